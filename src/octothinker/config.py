@@ -1,0 +1,366 @@
+"""Typed recipe: one dataclass per stage, loaded from YAML with dotted overrides.
+
+Every field has a default that runs the toy world on a CPU; `validate()` methods reject bad
+values before any compute and name the offending key (see `configio` for the parsing rules).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Optional
+
+from .configio import ConfigError, apply_overrides, dump_yaml, from_dict, load_yaml_with_lines, to_dict
+
+# ----------------------------------------------------------------------------- run / world
+
+
+@dataclass
+class RunConfig:
+    name: str = "toy_demo"
+    root: str = "runs"  # run directory = <root>/<name>
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+
+    def validate(self) -> None:
+        if not self.name or "/" in self.name:
+            raise ValueError(f"name: must be a non-empty directory name, got {self.name!r}")
+
+
+@dataclass
+class ToyWorldConfig:
+    """Sizes of the generated toy universe (see `octothinker.toyworld`)."""
+
+    seed: int = 0
+    general_docs: int = 4000
+    math_web_docs: int = 4000
+    qa_docs: int = 4000
+    instruct_docs: int = 1000
+    benchmark_size: int = 200  # problems per toy benchmark
+    rl_prompts: int = 2000
+
+    def validate(self) -> None:
+        for name in ("general_docs", "math_web_docs", "qa_docs", "instruct_docs", "benchmark_size", "rl_prompts"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@dataclass
+class SourceConfig:
+    """One training source: a toy corpus, a registered real corpus, or a local file.
+
+    kind=toy: `corpus` names a toy corpus (general, math_web_hq, math_web_lq, qa_short, qa_long, instruct).
+    kind=registry: `corpus` names a real corpus of `octothinker.data.sources` (hub id known); `path`
+    optionally points at a local JSONL/Parquet copy instead of the hub.
+    kind=local: `path` is a JSONL/Parquet file (or directory of them), `template` says how to format it.
+    """
+
+    kind: Literal["toy", "registry", "local"] = "toy"
+    corpus: str = ""
+    path: Optional[str] = None
+    template: Optional[str] = None  # web | qa | chat (default: the registry's / toy corpus's own)
+    max_docs: Optional[int] = None
+
+    def validate(self) -> None:
+        if self.kind in ("toy", "registry") and not self.corpus:
+            raise ValueError(f"corpus: required when kind={self.kind}")
+        if self.kind == "local" and not self.path:
+            raise ValueError("path: required when kind=local")
+        if self.template is not None and self.template not in ("web", "qa", "chat"):
+            raise ValueError(f"template: must be web, qa or chat, got {self.template!r}")
+        if self.max_docs is not None and self.max_docs <= 0:
+            raise ValueError(f"max_docs: must be > 0, got {self.max_docs}")
+
+
+@dataclass
+class MixtureConfig:
+    """A weighted mixture of sources under a token budget."""
+
+    weights: dict[str, float] = field(default_factory=dict)
+    tokens: int = 1_000_000
+
+    def validate(self) -> None:
+        if not self.weights:
+            raise ValueError("weights: a mixture needs at least one source")
+        for name, w in self.weights.items():
+            if w < 0:
+                raise ValueError(f"weights.{name}: must be >= 0, got {w}")
+        if sum(self.weights.values()) <= 0:
+            raise ValueError("weights: all weights are zero")
+        if self.tokens <= 0:
+            raise ValueError(f"tokens: must be > 0, got {self.tokens}")
+
+
+@dataclass
+class TokenizerConfig:
+    kind: Literal["toy_bpe", "hf"] = "toy_bpe"
+    path: Optional[str] = None  # hf: hub id or local directory
+    vocab_size: int = 384  # toy_bpe only
+
+    def validate(self) -> None:
+        if self.kind == "hf" and not self.path:
+            raise ValueError("path: required when kind=hf (hub id or local tokenizer directory)")
+        if self.vocab_size < 64:
+            raise ValueError(f"vocab_size: must be >= 64, got {self.vocab_size}")
+
+
+@dataclass
+class DecontamConfig:
+    ngram: int = 13
+    drop: bool = False  # drop contaminated training documents
+    benchmark_dir: Optional[str] = None  # real benchmarks checked too when given
+
+    def validate(self) -> None:
+        if self.ngram < 3:
+            raise ValueError(f"ngram: must be >= 3, got {self.ngram}")
+
+
+@dataclass
+class DataConfig:
+    seq_len: int = 256
+    shard_rows: int = 4096  # sequences per shard file
+    heldout_docs: int = 32  # documents per source kept out for per-source validation loss
+    on_bad_record: Literal["error", "skip"] = "error"
+    sources: dict[str, SourceConfig] = field(default_factory=dict)
+    mixtures: dict[str, MixtureConfig] = field(default_factory=dict)
+    decontamination: DecontamConfig = field(default_factory=DecontamConfig)
+
+    def validate(self) -> None:
+        if self.seq_len < 8:
+            raise ValueError(f"seq_len: must be >= 8, got {self.seq_len}")
+        if self.shard_rows <= 0:
+            raise ValueError(f"shard_rows: must be > 0, got {self.shard_rows}")
+        for mname, mix in self.mixtures.items():
+            for sname in mix.weights:
+                if sname not in self.sources:
+                    raise ValueError(
+                        f"mixtures.{mname}.weights.{sname}: unknown source; declared sources: "
+                        f"{', '.join(sorted(self.sources)) or '(none)'}"
+                    )
+
+
+# ----------------------------------------------------------------------------- model / training
+
+
+@dataclass
+class ModelConfig:
+    """Either a tiny Llama built from these sizes (init=tiny) or a pretrained HF checkpoint."""
+
+    init: Literal["tiny", "pretrained"] = "tiny"
+    path: Optional[str] = None  # pretrained: hub id or local directory
+    hidden_size: int = 128
+    intermediate_size: int = 384
+    num_layers: int = 4
+    num_heads: int = 4
+    num_kv_heads: int = 4
+    max_position_embeddings: int = 1024
+    tie_embeddings: bool = True
+    attn_implementation: str = "sdpa"
+
+    def validate(self) -> None:
+        if self.init == "pretrained" and not self.path:
+            raise ValueError("path: required when init=pretrained")
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"num_heads: {self.num_heads} must divide hidden_size {self.hidden_size}")
+        if self.num_heads % self.num_kv_heads:
+            raise ValueError(f"num_kv_heads: {self.num_kv_heads} must divide num_heads {self.num_heads}")
+
+
+@dataclass
+class StageConfig:
+    """One training stage on one mixture (base pretraining, stable, a decay branch, an ablation)."""
+
+    mixture: str = ""
+    tokens: Optional[int] = None  # default: the mixture's budget
+    lr: float = 1e-3
+    min_lr: float = 0.0
+    warmup_steps: int = 0
+    schedule: Literal["constant", "cosine", "linear", "1-sqrt", "warmup_cosine"] = "constant"
+    init_from: Optional[str] = None  # stage name, or a checkpoint directory
+    init_step: Optional[int] = None  # which checkpoint step of init_from (default: last)
+
+    def validate(self) -> None:
+        if not self.mixture:
+            raise ValueError("mixture: required")
+        if self.lr <= 0:
+            raise ValueError(f"lr: must be > 0, got {self.lr}")
+        if self.min_lr < 0 or self.min_lr > self.lr:
+            raise ValueError(f"min_lr: must be in [0, lr], got {self.min_lr}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps: must be >= 0, got {self.warmup_steps}")
+        if self.tokens is not None and self.tokens <= 0:
+            raise ValueError(f"tokens: must be > 0, got {self.tokens}")
+
+
+@dataclass
+class MidtrainConfig:
+    micro_batch_size: int = 16
+    grad_accum: int = 1
+    weight_decay: float = 0.1
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
+    grad_clip: float = 1.0
+    precision: Literal["bf16", "fp32"] = "bf16"
+    checkpoint_every_tokens: int = 500_000
+    eval_every_steps: int = 50
+    activation_checkpointing: bool = False
+    doc_attention_mask: bool = False  # block attention across packed documents (slower on CPU)
+    stages: dict[str, StageConfig] = field(default_factory=dict)  # in run order
+
+    def validate(self) -> None:
+        if self.micro_batch_size <= 0:
+            raise ValueError(f"micro_batch_size: must be > 0, got {self.micro_batch_size}")
+        if self.grad_accum <= 0:
+            raise ValueError(f"grad_accum: must be > 0, got {self.grad_accum}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas: must be two numbers in [0, 1), got {self.betas}")
+        names = list(self.stages)
+        for i, (name, st) in enumerate(self.stages.items()):
+            if st.init_from and st.init_from in self.stages and names.index(st.init_from) >= i:
+                raise ValueError(f"stages.{name}.init_from: stage {st.init_from!r} must come earlier")
+
+
+# ----------------------------------------------------------------------------- eval / rl / report
+
+
+@dataclass
+class EvalConfig:
+    benchmarks: list[str] = field(default_factory=lambda: ["toy_gsm", "toy_math", "toy_olympiad"])
+    benchmark_dir: Optional[str] = None  # local copies of the real benchmarks
+    models: list[str] = field(default_factory=list)  # stage names / RL runs / directories
+    protocol: Literal["fewshot", "rl_template"] = "fewshot"
+    template: str = "simple"
+    limit: Optional[int] = None
+    max_new_tokens: int = 1024
+    temperature: float = 0.0
+    top_p: float = 1.0
+    n_samples: int = 1
+    batch_size: int = 32
+    backend: Literal["hf", "vllm", "auto"] = "auto"
+
+    def validate(self) -> None:
+        if self.limit is not None and self.limit <= 0:
+            raise ValueError(f"limit: must be > 0, got {self.limit}")
+        if self.n_samples <= 0:
+            raise ValueError(f"n_samples: must be > 0, got {self.n_samples}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p: must be in (0, 1], got {self.top_p}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature: must be >= 0, got {self.temperature}")
+
+
+@dataclass
+class RLConfig:
+    init_from: list[str] = field(default_factory=list)  # models to RL: stage names or directories
+    template: Literal["simple", "complex", "plain"] = "simple"
+    steps: int = 40
+    prompts_per_step: int = 16
+    group_size: int = 8
+    mini_batch_size: int = 64  # rollouts per PPO mini-batch
+    ppo_epochs: int = 1
+    lr: float = 1e-5
+    temperature: float = 1.0
+    top_p: float = 1.0
+    kl_coef: float = 0.0
+    clip_low: float = 0.2
+    clip_high: float = 0.2
+    entropy_coef: float = 0.0
+    loss_agg: Literal["token_mean", "seq_mean", "dr_grpo"] = "token_mean"
+    filter_zero_variance: bool = False
+    max_response_tokens: int = 128
+    length_schedule: dict[int, int] = field(default_factory=dict)  # {step: max_response_tokens}
+    truncation: Literal["none", "penalty", "mask"] = "none"
+    format_reward: float = 0.0
+    validate_every: int = 10
+    save_every: int = 20
+    backend: Literal["hf", "vllm", "auto"] = "auto"
+
+    def validate(self) -> None:
+        if self.group_size < 2:
+            raise ValueError(f"group_size: GRPO needs >= 2 rollouts per prompt, got {self.group_size}")
+        for name in ("steps", "prompts_per_step", "mini_batch_size", "ppo_epochs", "max_response_tokens"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"lr: must be > 0, got {self.lr}")
+        if self.kl_coef < 0:
+            raise ValueError(f"kl_coef: must be >= 0, got {self.kl_coef}")
+
+
+@dataclass
+class ReportConfig:
+    title: str = "OctoThinker run"
+
+
+@dataclass
+class Recipe:
+    run: RunConfig = field(default_factory=RunConfig)
+    toyworld: ToyWorldConfig = field(default_factory=ToyWorldConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    midtrain: MidtrainConfig = field(default_factory=MidtrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    rl: RLConfig = field(default_factory=RLConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    source: Optional[str] = None  # the recipe file it came from (set by the loader)
+
+    def validate(self) -> None:
+        for name, st in self.midtrain.stages.items():
+            if st.mixture not in self.data.mixtures:
+                raise ValueError(
+                    f"midtrain.stages.{name}.mixture: unknown mixture {st.mixture!r}; declared: "
+                    f"{', '.join(sorted(self.data.mixtures)) or '(none)'}"
+                )
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.run.root) / self.run.name
+
+    def section_hash(self, *sections: str) -> str:
+        """Stable hash of the named sections' resolved values (stage caching keys)."""
+        payload = {s: to_dict(getattr(self, s)) for s in sections}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+    def to_yaml(self) -> str:
+        return dump_yaml(self)
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """Parse a recipe file strictly; `overrides` are `a.b=value` strings applied first."""
+    path = Path(path)
+    data, lines = load_yaml_with_lines(path)
+    data.pop("source", None)
+    apply_overrides(data, overrides or [])
+    recipe = from_dict(Recipe, data, source=str(path), lines=lines)
+    recipe.source = str(path)
+    return recipe
+
+
+def recipe_from_dict(data: dict, overrides: list[str] | None = None, source: str = "<dict>") -> Recipe:
+    data = apply_overrides(json.loads(json.dumps(data)), overrides or [])
+    return from_dict(Recipe, data, source=source)
+
+
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "DecontamConfig",
+    "EvalConfig",
+    "MidtrainConfig",
+    "MixtureConfig",
+    "ModelConfig",
+    "RLConfig",
+    "Recipe",
+    "ReportConfig",
+    "RunConfig",
+    "SourceConfig",
+    "StageConfig",
+    "TokenizerConfig",
+    "ToyWorldConfig",
+    "load_recipe",
+    "recipe_from_dict",
+]

@@ -1,0 +1,1 @@
+"""Data stage: corpora registry, formatting templates, tokenize + pack, mixtures, decontamination."""
