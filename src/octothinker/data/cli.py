@@ -23,9 +23,10 @@ def register(sub) -> None:
 
 def _build(args) -> int:
     from ..cli import load_recipe_from_args
-    from .build import run_data
 
     recipe = load_recipe_from_args(args)
+    from .build import run_data
+
     if args.skip_bad_records:
         recipe.data.on_bad_record = "skip"
     out = run_data(recipe, mixtures=args.mixture)

@@ -1,0 +1,45 @@
+"""Atomic writes: outputs appear whole or not at all; a failed build keeps the last good one."""
+import pytest
+
+from octothinker.paths import RunPaths, append_jsonl, atomic_dir, atomic_write_json, atomic_write_text, read_jsonl
+
+
+def test_layout(tmp_path):
+    p = RunPaths(tmp_path / "runs" / "x")
+    assert p.data("stable") == tmp_path / "runs/x/data/stable"
+    assert p.midtrain("short") == tmp_path / "runs/x/midtrain/short"
+    assert p.rl("base") == tmp_path / "runs/x/rl/base"
+    assert p.eval("m") == tmp_path / "runs/x/eval/m"
+    assert p.report == tmp_path / "runs/x/report"
+
+
+def test_atomic_write_leaves_no_temp(tmp_path):
+    atomic_write_text(tmp_path / "a" / "f.txt", "hello")
+    atomic_write_json(tmp_path / "a" / "g.json", {"k": 1})
+    assert sorted(x.name for x in (tmp_path / "a").iterdir()) == ["f.txt", "g.json"]
+    assert (tmp_path / "a" / "f.txt").read_text() == "hello"
+
+
+def test_atomic_dir_failure_keeps_previous(tmp_path):
+    final = tmp_path / "out"
+    with atomic_dir(final) as d:
+        (d / "x").write_text("good")
+    with pytest.raises(RuntimeError):
+        with atomic_dir(final) as d:
+            (d / "x").write_text("half")
+            raise RuntimeError("boom")
+    assert (final / "x").read_text() == "good"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    with atomic_dir(final) as d:
+        (d / "y").write_text("new")
+    assert sorted(p.name for p in final.iterdir()) == ["y"]
+
+
+def test_jsonl_ignores_torn_last_line(tmp_path):
+    f = tmp_path / "m.jsonl"
+    append_jsonl(f, {"step": 1})
+    append_jsonl(f, {"step": 2})
+    with open(f, "a") as fh:
+        fh.write('{"step": 3, "lo')
+    assert [r["step"] for r in read_jsonl(f)] == [1, 2]
+    assert read_jsonl(tmp_path / "missing.jsonl") == []
