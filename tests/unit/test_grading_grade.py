@@ -1,0 +1,142 @@
+"""grade / grade_many: equivalence table, multiple golds, safety on hostile input, threads."""
+
+import os
+import threading
+import time
+
+import pytest
+
+from octothinker.grading import Verdict, grade, grade_many
+from octothinker.grading.pool import WorkerPool
+
+
+@pytest.mark.parametrize(
+    "response,gold,kind,correct",
+    [
+        ("\\boxed{\\frac12}", "0.5", "math", True),
+        ("\\boxed{0.5}", "\\dfrac{1}{2}", "math", True),
+        ("\\boxed{x = 5}", "5", "math", True),
+        ("\\boxed{1,234}", "1234", "math", True),
+        ("\\boxed{\\$18}", "18", "math", True),
+        ("\\boxed{90^\\circ}", "90", "math", True),
+        ("\\boxed{5 \\text{ cm}}", "5", "math", True),
+        ("\\boxed{50\\%}", "0.5", "math", True),
+        ("\\boxed{0.3333333333}", "\\frac{1}{3}", "math", True),
+        ("\\boxed{0.333}", "\\frac{1}{3}", "math", False),
+        ("\\boxed{6}", "5", "math", False),
+        ("\\boxed{\\frac{2}{3}}", "\\frac{3}{4}", "math", False),
+        ("\\boxed{\\sqrt{18}}", "3\\sqrt{2}", "math", True),
+        ("\\boxed{(3,\\pi/2)}", "\\left( 3, \\frac{\\pi}{2} \\right)", "math", True),
+        ("\\boxed{2x+3}", "y=2x+3", "math", True),
+        ("\\boxed{2x+4}", "y=2x+3", "math", False),
+        ("\\boxed{\\{2,1\\}}", "\\{1,2\\}", "math", True),
+        ("no final answer", "3", "math", False),
+        ("#### 18", "18", "gsm", True),
+        ("The answer is 18 dollars.", "18", "gsm", True),
+        ("#### 17", "18", "gsm", False),
+        ("#### 1,600", "1600", "gsm", True),
+        ("The answer is (B)", "b", "mc", True),
+        ("The answer is (B)", "C", "mc", False),
+        ("\\boxed{C}", "(C)", "mc", True),
+    ],
+)
+def test_grade_table(response, gold, kind, correct):
+    v = grade(response, gold, kind)
+    assert isinstance(v, Verdict)
+    assert v.correct is correct, v
+
+
+def test_multiple_golds_any_matches():
+    assert grade("\\boxed{2}", ["1", "2"]).correct
+    assert grade("\\boxed{\\sqrt{4}}", ["1", "2"]).correct
+    assert not grade("\\boxed{3}", ["1", "2"]).correct
+
+
+@pytest.mark.parametrize(
+    "response,gold,kind",
+    [
+        (None, "1", "math"),
+        ("\\boxed{1}", None, "math"),
+        ("\\boxed{1}", [], "math"),
+        (12, "1", "gsm"),
+        ("\\boxed{1}", "1", "nope"),
+    ],
+)
+def test_bad_inputs_give_wrong_verdict_not_exception(response, gold, kind):
+    v = grade(response, gold, kind)
+    assert v.correct is False and v.reason
+
+
+HOSTILE = [
+    "\\boxed{10^{10^{10}}}",
+    "\\boxed{9^9^9^9}",
+    "\\boxed{" + "{" * 3000 + "1" + "}" * 3000 + "}",
+    "\\boxed{" + "(" * 500 + "1" + ")" * 500 + "}",
+    "x" * 1_000_000,
+    "\\boxed{1}" * 5000 + "\\boxed{99999999999^{99999999999}}",
+    "\\boxed{__import__('os').system('touch {marker}')}",
+    "\\boxed{eval(\"open('{marker}','w')\")}",
+    "The answer is lambda: __import__('os')",
+    "\\boxed{x^{x^{x^{x^{x^{x^{x}}}}}}}",
+    "\\boxed{(10^{10})!}",
+    "\\boxed{\\frac{" * 200 + "1" + "}{2}" * 200 + "}",
+]
+
+
+def test_hostile_inputs_bounded_and_nothing_executes(tmp_path):
+    marker = tmp_path / "pwned"
+    cases = [h.replace("{marker}", str(marker)) for h in HOSTILE]
+    t0 = time.perf_counter()
+    verdicts = grade_many(cases, ["3"] * len(cases), "math", timeout=2.0)
+    elapsed = time.perf_counter() - t0
+    assert all(not v.correct for v in verdicts), verdicts
+    assert elapsed < 2.5 * len(cases)
+    assert not marker.exists()
+
+
+def test_pool_kills_and_replaces_a_hung_worker():
+    pool = WorkerPool(1)
+    try:
+        tasks = [(["1"], "1", 2.0), (["1"], "x^{x^{x^{x^{x^{x^{x^{x^{x}}}}}}}}!", 0.05), (["2"], "\\sqrt{4}", 2.0)]
+        out = pool.run(tasks)
+        assert out[0] == (True, "symbolic")
+        assert out[1] == (False, "timeout")
+        assert out[2] == (True, "symbolic")
+        assert pool.kills == 1
+    finally:
+        pool.close()
+
+
+def test_grade_from_non_main_threads():
+    results: dict[int, list] = {}
+
+    def work(k: int) -> None:
+        results[k] = grade_many(["\\boxed{\\sqrt{8}}", "\\boxed{3}"], ["2\\sqrt{2}", "4"], "math")
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(results) == [0, 1, 2]
+    for got in results.values():
+        assert [v.correct for v in got] == [True, False]
+
+
+def test_grade_many_matches_grade_and_checks_lengths():
+    responses = ["\\boxed{4}", "#### 5", "\\boxed{\\frac{\\pi}{2}}"]
+    golds = ["4", "6", "\\pi/2"]
+    many = grade_many(responses, golds, "math")
+    assert [v.correct for v in many] == [grade(r, g).correct for r, g in zip(responses, golds)]
+    assert [v.correct for v in many] == [True, False, True]
+    assert all(not v.correct for v in grade_many(["1", "2"], ["1"], "math"))
+
+
+def test_grading_package_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, octothinker.grading as g; g.grade('\\\\boxed{1}', '1'); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ})
+    assert out.stdout.strip() == "False", out.stderr
