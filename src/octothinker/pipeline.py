@@ -158,7 +158,7 @@ def _runner(kind: str) -> Callable:
     if kind == "report":
         from .report import run_report
 
-        return lambda r, s: run_report(r.run_dir)
+        return lambda r, s: run_report(r)
     raise ValueError(kind)
 
 

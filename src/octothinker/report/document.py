@@ -1,0 +1,203 @@
+"""The report's content as a list of format-neutral blocks, rendered by `html` and `markdown`.
+
+Blocks are tuples: ("h", level, text), ("p", text), ("table", headers, rows),
+("fig", Figure), ("tree", [(depth, text)]), ("pre", summary, text). Built only from `RunData`.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import yaml
+
+from .collect import RunData, num, tree
+from .figures import midtrain_figure, passk_figure, rl_diagnostics_figure, rl_dynamics_figure
+
+NOT_RUN = "not run: no {what} found under {where}"
+DASH = "–"
+
+
+def average(values: Sequence[Optional[float]]) -> Optional[float]:
+    """Mean of a table row, or None when any cell is missing (a partial average would mislead)."""
+    if not values or any(v is None for v in values):
+        return None
+    return sum(values) / len(values)
+
+
+def fmt(v: Optional[float], digits: int = 1) -> str:
+    return DASH if v is None else f"{v:.{digits}f}"
+
+
+def fmt_seconds(s: Optional[float]) -> str:
+    if s is None:
+        return DASH
+    s = float(s)
+    if s < 60:
+        return f"{s:.1f} s"
+    m, sec = divmod(int(round(s)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h {m:02d}m {sec:02d}s" if h else f"{m}m {sec:02d}s"
+
+
+def is_rl_eval(model: str, ev: dict, data: RunData) -> bool:
+    """An eval of an RL'd model: protocol rl_template, or (protocol unknown) a model named like an RL run."""
+    if ev.get("protocol") in ("fewshot", "rl_template"):
+        return ev["protocol"] == "rl_template"
+    return model in data.rl or model.startswith("rl_") or model.startswith("rl-")
+
+
+def results_table(evals: dict[str, dict], metric: str = "accuracy", digits: int = 1) -> tuple[list, list]:
+    """(headers, rows): one row per model, one column per benchmark plus the average."""
+    benches = sorted({b for ev in evals.values() for b in ev["benchmarks"]})
+    rows = []
+    for model, ev in sorted(evals.items()):
+        vals = [num(ev["benchmarks"].get(b, {}).get(metric)) for b in benches]
+        rows.append([model] + [fmt(v, digits) for v in vals] + [fmt(average(vals), digits)])
+    return ["model"] + benches + ["average"], rows
+
+
+def final_validation_table(data: RunData) -> tuple[list, list]:
+    """Last RL validation accuracy per benchmark for each RL run (used when no RL eval exists)."""
+    benches = sorted({b for rl in data.rl.values() for b in rl.validation})
+    rows = []
+    for name, rl in sorted(data.rl.items()):
+        vals = [rl.validation[b]["accuracy"][-1] if rl.validation.get(b) else None for b in benches]
+        steps = {int(rl.validation[b]["step"][-1]) for b in benches if rl.validation.get(b)}
+        label = f"{name} (step {', '.join(map(str, sorted(steps)))})" if steps else name
+        rows.append([label] + [fmt(v) for v in vals] + [fmt(average(vals))])
+    return ["RL run"] + benches + ["average"], rows
+
+
+def _lineage_blocks(data: RunData) -> list:
+    items = tree(data.nodes)
+    if not items:
+        return [("p", NOT_RUN.format(what="lineage.json", where="midtrain/ or rl/"))]
+    lines = []
+    for depth, n in items:
+        label = n.name if n.kind != "external" else f"{n.name} (outside this run)"
+        lines.append((depth, f"{label}" + (f" — {n.detail}" if n.detail else "")))
+    return [("tree", lines)]
+
+
+def _data_blocks(data: RunData) -> list:
+    if not data.manifests:
+        return [("p", NOT_RUN.format(what="manifest.json", where="data/"))]
+    rows = []
+    for mix, m in sorted(data.manifests.items()):
+        sources = m.get("sources") if isinstance(m.get("sources"), dict) else {}
+        parts = [f"{s}: {v.get('tokens', '?')}" for s, v in sorted(sources.items()) if isinstance(v, dict)]
+        rows.append([mix, str(m.get("tokens", DASH)), str(m.get("rows", DASH)), str(m.get("seq_len", DASH)), "; ".join(parts)])
+    return [("table", ["mixture", "tokens", "rows", "seq_len", "tokens per source"], rows)]
+
+
+def _midtrain_blocks(data: RunData) -> list:
+    fig = midtrain_figure(data)
+    if fig is None:
+        return [("p", NOT_RUN.format(what="metrics.jsonl with tokens", where="midtrain/"))]
+    rows = []
+    for stage, mrows in data.midtrain.items():
+        last = mrows[-1] if mrows else {}
+        rows.append([stage, str(last.get("step", DASH)), str(last.get("tokens", DASH)), fmt(num(last.get("loss")), 3)])
+    return [("fig", fig), ("table", ["stage", "last step", "tokens", "last loss"], rows)]
+
+
+def _rl_blocks(runs: list[tuple[str, RunData]]) -> list:
+    out = []
+    dyn = rl_dynamics_figure(runs)
+    out.append(("fig", dyn) if dyn else ("p", NOT_RUN.format(what="RL validation rows", where="rl/*/metrics.jsonl")))
+    diag = rl_diagnostics_figure(runs)
+    out.append(("fig", diag) if diag else ("p", NOT_RUN.format(what="RL training rows", where="rl/*/metrics.jsonl")))
+    return out
+
+
+def _results_blocks(data: RunData) -> list:
+    base = {m: ev for m, ev in data.evals.items() if not is_rl_eval(m, ev, data)}
+    rl = {m: ev for m, ev in data.evals.items() if is_rl_eval(m, ev, data)}
+    out = [("h", 3, "Base models, few-shot (accuracy %)")]
+    if base:
+        out.append(("table", *results_table(base)))
+        out.append(("p", "Mean response length (tokens) of the same evaluations:"))
+        out.append(("table", *results_table(base, "mean_tokens", 0)))
+    else:
+        out.append(("p", NOT_RUN.format(what="few-shot eval summary.json", where="eval/")))
+    out.append(("h", 3, "After RL (accuracy %)"))
+    if rl:
+        out.append(("table", *results_table(rl)))
+        out.append(("p", "Mean response length (tokens) of the same evaluations:"))
+        out.append(("table", *results_table(rl, "mean_tokens", 0)))
+    elif any(r.validation for r in data.rl.values()):
+        out.append(("p", "No RL-template eval found; last RL validation point per run:"))
+        out.append(("table", *final_validation_table(data)))
+    else:
+        out.append(("p", NOT_RUN.format(what="RL eval or validation", where="eval/ or rl/")))
+    pk = passk_figure(data)
+    out.append(("h", 3, "pass@k"))
+    out.append(("fig", pk) if pk else ("p", "not computed: no eval summary has pass@k for two or more k"))
+    return out
+
+
+def _seeds(facts: dict) -> str:
+    """Every seed in run.json: `seeds` (dict or int), `seed`, and each config section's `seed`."""
+    seeds: dict[str, object] = {}
+    cfg = facts.get("config") if isinstance(facts.get("config"), dict) else {}
+    for section, values in cfg.items():
+        if isinstance(values, dict) and values.get("seed") is not None:
+            seeds[section] = values["seed"]
+    top = facts.get("seeds", facts.get("seed"))
+    if isinstance(top, dict):
+        seeds.update(top)
+    elif top is not None:
+        seeds.setdefault("run", top)
+    return ", ".join(f"{k}={v}" for k, v in seeds.items())
+
+
+def _facts_blocks(data: RunData) -> list:
+    f = data.facts
+    if not f:
+        return [("p", NOT_RUN.format(what="run.json", where=str(data.root)))]
+    rows = []
+    for key in ("recipe", "command", "config_hash", "started", "finished"):
+        if f.get(key) not in (None, ""):
+            rows.append([key, str(f[key])])
+    stages = f.get("stages") if isinstance(f.get("stages"), dict) else {}
+    stage_walls = [num(st.get("wall_s")) for st in stages.values() if isinstance(st, dict)]
+    if num(f.get("wall_s")) is not None:
+        rows.append(["total wall time", fmt_seconds(num(f["wall_s"]))])
+    elif stage_walls and None not in stage_walls:
+        rows.append(["total wall time (stages run)", fmt_seconds(sum(stage_walls))])
+    rows += [["seeds", s] for s in [_seeds(f)] if s]
+    for group in ("versions", "hardware"):
+        if isinstance(f.get(group), dict):
+            rows.extend([f"{group}.{k}", str(v)] for k, v in f[group].items())
+    out = [("table", ["fact", "value"], rows)] if rows else []
+    if stages:
+        srows = []
+        for name, st in stages.items():
+            st = st if isinstance(st, dict) else {"wall_s": st}
+            srows.append([name, str(st.get("status", DASH)), fmt_seconds(num(st.get("wall_s")))])
+        out += [("h", 3, "Wall time per stage"), ("table", ["stage", "status", "wall time"], srows)]
+    if isinstance(f.get("config"), dict):
+        out.append(("pre", "resolved config", yaml.safe_dump(f["config"], sort_keys=False)))
+    return out
+
+
+def build_document(data: RunData, compare: Sequence[RunData] = (), title: str | None = None) -> list:
+    """All report blocks for one run, plus a comparison section when other runs are given."""
+    doc = [("h", 1, title or f"OctoThinker run: {data.name}"), ("p", f"Run directory: {data.root}")]
+    doc += [("h", 2, "Lineage")] + _lineage_blocks(data)
+    doc += [("h", 2, "Data mixtures")] + _data_blocks(data)
+    doc += [("h", 2, "Mid-training")] + _midtrain_blocks(data)
+    doc += [("h", 2, "RL dynamics")] + _rl_blocks([(data.name, data)])
+    doc += [("h", 2, "Results")] + _results_blocks(data)
+    if compare:
+        runs = [(data.name, data)] + [(c.name, c) for c in compare]
+        doc += [("h", 2, "Comparison: " + ", ".join(r for r, _ in runs))]
+        dyn = rl_dynamics_figure(runs, "compare_rl_dynamics")
+        diag = rl_diagnostics_figure(runs, "compare_rl_diagnostics")
+        doc.append(("fig", dyn) if dyn else ("p", "no RL validation rows in the compared runs"))
+        if diag:
+            doc.append(("fig", diag))
+    doc += [("h", 2, "Run facts")] + _facts_blocks(data)
+    problems = data.problems + [p for c in compare for p in c.problems]
+    if problems:
+        doc += [("h", 2, "Unreadable files")] + [("p", p) for p in problems]
+    return doc

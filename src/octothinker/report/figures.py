@@ -1,0 +1,155 @@
+"""Report figures as PNG bytes (matplotlib, Agg backend; no display, no torch).
+
+Each function returns None when there is nothing to plot, so the caller can say "not run".
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Optional
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .collect import RL_DIAGNOSTICS, RunData, heldout_keys, midtrain_tokens, pass_at_k, series, token_offset  # noqa: E402
+
+DPI = 90
+
+
+@dataclass
+class Figure:
+    name: str  # file stem, e.g. "rl_dynamics"
+    title: str
+    png: bytes
+    caption: str = ""
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _grid(n: int, ncols: int, w: float = 4.0, h: float = 3.0):
+    ncols = max(1, min(ncols, n))
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols, h * nrows), squeeze=False, layout="constrained")
+    flat = [ax for row in axes for ax in row]
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
+def midtrain_figure(data: RunData) -> Optional[Figure]:
+    """Loss and LR against tokens seen, one line per stage/branch; held-out loss per source."""
+    stages = [s for s in data.midtrain if midtrain_tokens(data, s)[0]]
+    if not stages:
+        return None
+    hkeys = sorted({k for s in stages for k in heldout_keys(data.midtrain[s])})
+    fig, axes = _grid(2 + len(hkeys), 3)
+    for s in stages:
+        toks, loss, lr = midtrain_tokens(data, s)
+        for ax, ys in ((axes[0], loss), (axes[1], lr)):
+            pts = [(t, y) for t, y in zip(toks, ys) if y is not None]
+            if pts:
+                ax.plot(*zip(*pts), label=s)
+        for ax, key in zip(axes[2:], hkeys):
+            xs, ys = series(data.midtrain[s], "tokens", key)
+            if xs:
+                shift = token_offset(data, s)
+                ax.plot([x + shift for x in xs], ys, marker=".", label=s)
+    titles = ["training loss", "learning rate"] + [k.split("/", 1)[1] + " held-out loss" for k in hkeys]
+    for ax, t in zip(axes, titles):
+        ax.set_title(t)
+        ax.set_xlabel("tokens seen")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return Figure("midtrain", "Mid-training: loss and learning rate vs tokens", _png(fig),
+                  "Decay branches continue the stable stage's token axis from their branch point.")
+
+
+LINESTYLES = ("-", "--", ":", "-.")
+
+
+def _rl_lines(runs: list[tuple[str, RunData]]):
+    """(label, style, RLRun) per RL run: colour by RL-run name, line style by compared run."""
+    several = len(runs) > 1
+    names = sorted({n for _, data in runs for n in data.rl})
+    for i, (run_label, data) in enumerate(runs):
+        for name, rl in data.rl.items():
+            style = {"color": f"C{names.index(name) % 10}", "linestyle": LINESTYLES[i % len(LINESTYLES)]}
+            yield (f"{run_label}: {name}" if several else name), style, rl
+
+
+def rl_dynamics_figure(runs: list[tuple[str, RunData]], name: str = "rl_dynamics") -> Optional[Figure]:
+    """Paper-style RL curves: per benchmark, accuracy and mean response length vs RL step."""
+    lines = list(_rl_lines(runs))
+    benches = sorted({b for _, _, rl in lines for b in rl.validation})
+    if not benches:
+        return None
+    fig, axes = plt.subplots(2, len(benches), figsize=(4.0 * len(benches), 6.0), squeeze=False, layout="constrained")
+    for j, bench in enumerate(benches):
+        for label, style, rl in lines:
+            v = rl.validation.get(bench)
+            if not v:
+                continue
+            axes[0][j].plot(v["step"], v["accuracy"], marker="o", ms=3, label=label, **style)
+            pts = [(s, y) for s, y in zip(v["step"], v["length"]) if y is not None]
+            if pts:
+                axes[1][j].plot(*zip(*pts), marker="o", ms=3, label=label, **style)
+        axes[0][j].set_title(f"{bench}: accuracy (%)")
+        axes[1][j].set_title(f"{bench}: mean response length")
+        for i in range(2):
+            axes[i][j].set_xlabel("RL step")
+            axes[i][j].grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    title = "RL dynamics per benchmark" + (" (compared runs)" if len(runs) > 1 else "")
+    return Figure(name, title, _png(fig), "Validation accuracy and mean response length, one line per RL run.")
+
+
+def rl_diagnostics_figure(runs: list[tuple[str, RunData]], name: str = "rl_diagnostics") -> Optional[Figure]:
+    """Training-rollout dynamics: accuracy, reward, length, truncation, reflection words, entropy, ..."""
+    lines = list(_rl_lines(runs))
+    panels = []
+    for keys, title, scale in RL_DIAGNOSTICS:
+        if any(series(rl.rows, "step", keys)[0] for _, _, rl in lines):
+            panels.append((keys, title, scale))
+    if not panels:
+        return None
+    fig, axes = _grid(len(panels), 4, 3.6, 2.8)
+    for ax, (keys, title, scale) in zip(axes, panels):
+        for label, style, rl in lines:
+            xs, ys = series(rl.rows, "step", keys, scale)
+            if xs:
+                ax.plot(xs, ys, label=label, **style)
+        ax.set_title(title)
+        ax.set_xlabel("RL step")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    return Figure(name, "RL training dynamics (rollouts)", _png(fig),
+                  "Computed on each step's training rollouts.")
+
+
+def passk_figure(data: RunData) -> Optional[Figure]:
+    """pass@k vs k (log scale), one panel per benchmark, one line per evaluated model."""
+    curves: dict[str, list[tuple[str, dict[int, float]]]] = {}
+    for model, ev in data.evals.items():
+        for bench, m in ev["benchmarks"].items():
+            pk = pass_at_k(m)
+            if len(pk) >= 2:
+                curves.setdefault(bench, []).append((model, pk))
+    if not curves:
+        return None
+    fig, axes = _grid(len(curves), 3)
+    for ax, (bench, lines) in zip(axes, sorted(curves.items())):
+        for model, pk in lines:
+            ax.plot(list(pk), list(pk.values()), marker="o", ms=3, label=model)
+        ax.set_xscale("log", base=2)
+        ax.set_title(f"{bench}: pass@k (%)")
+        ax.set_xlabel("k")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return Figure("pass_at_k", "pass@k", _png(fig), "Unbiased pass@k estimates from the eval summaries.")
