@@ -39,11 +39,16 @@ class ToyWorldConfig:
     instruct_docs: int = 1000
     benchmark_size: int = 200  # problems per toy benchmark
     rl_prompts: int = 2000
+    benchmark_frac: float = 0.1  # share of canonical problem keys reserved for the benchmarks
+    rl_frac: float = 0.1  # share reserved for RL prompts; the rest is the training split
 
     def validate(self) -> None:
         for name in ("general_docs", "math_web_docs", "qa_docs", "instruct_docs", "benchmark_size", "rl_prompts"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
+        for name in ("benchmark_frac", "rl_frac"):
+            if not 0 < getattr(self, name) < 0.5:
+                raise ValueError(f"{name}: must be in (0, 0.5), got {getattr(self, name)}")
 
 
 # ----------------------------------------------------------------------------- data
@@ -64,6 +69,7 @@ class SourceConfig:
     path: Optional[str] = None
     template: Optional[str] = None  # web | qa | chat (default: the registry's / toy corpus's own)
     max_docs: Optional[int] = None
+    fields: dict[str, str] = field(default_factory=dict)  # template role -> record field, e.g. {solution: generated_solution}
 
     def validate(self) -> None:
         if self.kind in ("toy", "registry") and not self.corpus:
@@ -100,12 +106,15 @@ class TokenizerConfig:
     kind: Literal["toy_bpe", "hf"] = "toy_bpe"
     path: Optional[str] = None  # hf: hub id or local directory
     vocab_size: int = 384  # toy_bpe only
+    sample_docs: int = 2000  # toy_bpe only: documents per source the tokenizer is trained on
 
     def validate(self) -> None:
         if self.kind == "hf" and not self.path:
             raise ValueError("path: required when kind=hf (hub id or local tokenizer directory)")
         if self.vocab_size < 64:
             raise ValueError(f"vocab_size: must be >= 64, got {self.vocab_size}")
+        if self.sample_docs <= 0:
+            raise ValueError(f"sample_docs: must be > 0, got {self.sample_docs}")
 
 
 @dataclass
@@ -125,6 +134,7 @@ class DataConfig:
     shard_rows: int = 4096  # sequences per shard file
     heldout_docs: int = 32  # documents per source kept out for per-source validation loss
     on_bad_record: Literal["error", "skip"] = "error"
+    encode_batch: int = 512  # documents tokenized per encode_batch call (bounds memory)
     sources: dict[str, SourceConfig] = field(default_factory=dict)
     mixtures: dict[str, MixtureConfig] = field(default_factory=dict)
     decontamination: DecontamConfig = field(default_factory=DecontamConfig)
@@ -134,6 +144,10 @@ class DataConfig:
             raise ValueError(f"seq_len: must be >= 8, got {self.seq_len}")
         if self.shard_rows <= 0:
             raise ValueError(f"shard_rows: must be > 0, got {self.shard_rows}")
+        if self.encode_batch <= 0:
+            raise ValueError(f"encode_batch: must be > 0, got {self.encode_batch}")
+        if self.heldout_docs < 0:
+            raise ValueError(f"heldout_docs: must be >= 0, got {self.heldout_docs}")
         for mname, mix in self.mixtures.items():
             for sname in mix.weights:
                 if sname not in self.sources:
@@ -208,6 +222,8 @@ class MidtrainConfig:
     eval_every_steps: int = 50
     activation_checkpointing: bool = False
     doc_attention_mask: bool = False  # block attention across packed documents (slower on CPU)
+    global_batch_tokens: Optional[int] = None  # when set, grad_accum = this / (micro * seq_len * world)
+    heldout_rows: int = 32  # rows per source for the held-out loss
     stages: dict[str, StageConfig] = field(default_factory=dict)  # in run order
 
     def validate(self) -> None:
@@ -217,6 +233,10 @@ class MidtrainConfig:
             raise ValueError(f"grad_accum: must be > 0, got {self.grad_accum}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas: must be two numbers in [0, 1), got {self.betas}")
+        if self.global_batch_tokens is not None and self.global_batch_tokens <= 0:
+            raise ValueError(f"global_batch_tokens: must be > 0, got {self.global_batch_tokens}")
+        if self.checkpoint_every_tokens <= 0:
+            raise ValueError(f"checkpoint_every_tokens: must be > 0, got {self.checkpoint_every_tokens}")
         names = list(self.stages)
         for i, (name, st) in enumerate(self.stages.items()):
             if st.init_from and st.init_from in self.stages and names.index(st.init_from) >= i:
@@ -240,6 +260,8 @@ class EvalConfig:
     n_samples: int = 1
     batch_size: int = 32
     backend: Literal["hf", "vllm", "auto"] = "auto"
+    shots: Optional[int] = None  # few-shot exemplars; None = the paper's count per benchmark
+    seed: int = 0  # sampling seed
 
     def validate(self) -> None:
         if self.limit is not None and self.limit <= 0:
@@ -277,6 +299,18 @@ class RLConfig:
     validate_every: int = 10
     save_every: int = 20
     backend: Literal["hf", "vllm", "auto"] = "auto"
+    truncation_penalty: float = 1.0  # truncation=penalty: subtracted from a truncated response's reward
+    answer_kind: str = "math"  # grader kind for the reward (math | gsm | mc)
+    reward_timeout: float = 5.0  # seconds per response for the grader; a step never waits longer than the batch budget
+    grad_clip: float = 1.0
+    weight_decay: float = 0.0
+    micro_batch_size: int = 0  # rollouts per forward/backward inside a mini-batch (0 = whole mini-batch)
+    validate_limit: int = 64  # problems per benchmark at each validation (0 = all)
+    validate_max_tokens: int = 0  # 0 = the current max response length
+    validate_benchmarks: list[str] = field(default_factory=list)  # default: the eval benchmarks
+    rollout_samples: int = 16  # rollouts saved to rollouts/step_<n>.jsonl each step
+    precision: Literal["fp32", "bf16"] = "fp32"
+    prompts_path: Optional[str] = None  # JSONL of {"question", "answer"} (default: the toy world's RL prompts)
 
     def validate(self) -> None:
         if self.group_size < 2:
@@ -288,11 +322,42 @@ class RLConfig:
             raise ValueError(f"lr: must be > 0, got {self.lr}")
         if self.kl_coef < 0:
             raise ValueError(f"kl_coef: must be >= 0, got {self.kl_coef}")
+        if not 0 <= self.clip_low < 1 or self.clip_high < 0:
+            raise ValueError(f"clip_low/clip_high: need 0 <= clip_low < 1 and clip_high >= 0, got {self.clip_low}, {self.clip_high}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p: must be in (0, 1], got {self.top_p}")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature: RL sampling needs > 0, got {self.temperature}")
+        for step, tokens in self.length_schedule.items():
+            if int(step) < 0 or int(tokens) <= 0:
+                raise ValueError(f"length_schedule.{step}: need step >= 0 and max tokens > 0, got {tokens}")
+        if self.micro_batch_size < 0:
+            raise ValueError(f"micro_batch_size: must be >= 0, got {self.micro_batch_size}")
+
+
+TRACKING_SINKS = ("wandb", "trackio", "tensorboard")
+
+
+@dataclass
+class TrackingConfig:
+    """Optional experiment-tracker sinks; metrics.jsonl is always written whatever this says."""
+
+    sinks: list[str] = field(default_factory=list)  # any of wandb, trackio, tensorboard
+    project: str = "octothinker"
+    dir: Optional[str] = None  # tensorboard/wandb local dir (default: <stage dir>/tracking)
+
+    def validate(self) -> None:
+        for s in self.sinks:
+            if s not in TRACKING_SINKS:
+                raise ValueError(f"sinks: unknown sink {s!r}; choose from {', '.join(TRACKING_SINKS)}")
+        if not self.project:
+            raise ValueError("project: must be non-empty")
 
 
 @dataclass
 class ReportConfig:
     title: str = "OctoThinker run"
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
 @dataclass
@@ -361,6 +426,7 @@ __all__ = [
     "StageConfig",
     "TokenizerConfig",
     "ToyWorldConfig",
+    "TrackingConfig",
     "load_recipe",
     "recipe_from_dict",
 ]
