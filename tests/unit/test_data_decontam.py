@@ -1,0 +1,78 @@
+"""Decontamination: a planted benchmark overlap is found, counted per source x benchmark and dropped."""
+import json
+
+import pytest
+
+from octothinker.data.decontam import Decontaminator, NgramIndex, load_real_benchmarks, words
+
+BENCH_Q = ("A train leaves the station at noon travelling sixty miles per hour toward a city "
+           "two hundred miles away; when does it arrive?")
+CLEAN = "The garden was quiet and the bees moved slowly between the flowers in the late afternoon sun."
+
+
+def test_words_normalise_case_and_punctuation():
+    assert words("Hello, World! x^2+3=7") == ["hello", "world", "x", "2", "3", "7"]
+
+
+def test_planted_13gram_overlap_found_and_counted():
+    idx = NgramIndex(13)
+    idx.add("bench_a", [BENCH_Q])
+    idx.add("bench_b", ["Entirely different question about triangles and their many interesting angles today."])
+    # 13 consecutive words of BENCH_Q, re-cased and re-punctuated, inside unrelated text
+    planted = "Notes. " + " ".join(words(BENCH_Q)[3:16]).upper() + " -- end of notes."
+    twelve = "Notes. " + " ".join(words(BENCH_Q)[3:15]) + " end."
+    assert idx.match(planted) == {"bench_a"}
+    assert idx.match(twelve) == set()
+    assert idx.match(CLEAN) == set()
+    d = Decontaminator(idx, drop=False)
+    kept = list(d.filter("web", [CLEAN, planted, twelve, planted]))
+    assert len(kept) == 4
+    rep = d.report()
+    assert rep["contaminated_docs"] == {"web": {"bench_a": 2, "bench_b": 0}}
+    assert rep["checked_docs"] == {"web": 4} and rep["dropped_docs"] == {"web": 0}
+
+
+def test_drop_removes_contaminated_docs_and_uncounted_pass_still_drops():
+    idx = NgramIndex(13)
+    idx.add("bench", [BENCH_Q])
+    d = Decontaminator(idx, drop=True)
+    assert list(d.filter("qa", [CLEAN, "x " + BENCH_Q + " y"])) == [CLEAN]
+    assert list(d.filter("qa", ["x " + BENCH_Q], count=False)) == []
+    rep = d.report()
+    assert rep["dropped_docs"] == {"qa": 1} and rep["checked_docs"] == {"qa": 2}
+
+
+@pytest.mark.parametrize(
+    "question, doc, hit",
+    [
+        ("Tom has 3 apples and buys 4 more apples.", "Intro. Tom has 3 apples and buys 4 more apples. Done", True),
+        ("Tom has 3 apples and buys 4 more apples.", "Tom has 5 apples and buys 4 more apples.", False),
+        ("What is 2 plus 2", "what is 2 plus 2", False),  # under MIN_WORDS: never indexed
+    ],
+)
+def test_whole_question_mode(question, doc, hit):
+    idx = NgramIndex(13)
+    idx.add("toy", [question], whole=True)
+    assert (idx.match(doc) == {"toy"}) is hit
+
+
+def test_whole_mode_ignores_shared_template_phrasing():
+    q = "Ava collected 86 apples. Next, she takes 60 apples out of the basket. How many apples are there at the end?"
+    doc = "Max collected 12 apples. Next, he takes 5 apples out of the basket. How many apples are there at the end?"
+    whole, ngram = NgramIndex(13), NgramIndex(13)
+    whole.add("toy", [q], whole=True)
+    ngram.add("toy", [q])
+    assert whole.match(doc) == set() and ngram.match(doc) == {"toy"}
+
+
+def test_load_real_benchmarks_minimal_reader(tmp_path):
+    (tmp_path / "gsm8k").mkdir()
+    (tmp_path / "gsm8k" / "test.jsonl").write_text(json.dumps({"question": BENCH_Q, "answer": "2"}) + "\n")
+    (tmp_path / "svamp").mkdir()
+    (tmp_path / "svamp" / "test.jsonl").write_text(json.dumps({"Body": "Ann has 3 pens.", "Question": "How many?"}) + "\n")
+    (tmp_path / "gpqa").mkdir()
+    (tmp_path / "gpqa" / "gpqa_diamond.json").write_text(json.dumps([{"Question": "Why is the sky blue?"}]))
+    got = load_real_benchmarks(tmp_path)
+    assert got == {"gpqa": ["Why is the sky blue?"], "gsm8k": [BENCH_Q], "svamp": ["Ann has 3 pens. How many?"]}
+    with pytest.raises(FileNotFoundError, match="benchmark_dir"):
+        load_real_benchmarks(tmp_path / "missing")
