@@ -1,0 +1,31 @@
+"""`octothinker rl recipe.yaml` on the toy world from a tiny base: step dirs, metrics, rollouts, validation."""
+import yaml
+
+from octothinker.cli import main
+from octothinker.config import ToyWorldConfig
+from octothinker.data.tokenizer import train_toy_tokenizer
+from octothinker.paths import read_jsonl
+from octothinker.toyworld import rl_prompts
+
+
+def test_rl_stage_end_to_end(tmp_path):
+    run = tmp_path / "runs" / "t"
+    texts = [r["question"] + " \\boxed{" + str(r["answer"]) + "}" for r in rl_prompts(ToyWorldConfig(rl_prompts=50))]
+    train_toy_tokenizer(texts, 300).save_pretrained(str(run / "data" / "tokenizer"))
+    recipe = {
+        "run": {"name": "t", "root": str(tmp_path / "runs"), "device": "cpu"},
+        "toyworld": {"rl_prompts": 20, "benchmark_size": 10},
+        "model": {"hidden_size": 32, "intermediate_size": 64, "num_layers": 2, "num_heads": 2, "num_kv_heads": 2},
+        "rl": {"steps": 2, "prompts_per_step": 2, "group_size": 2, "mini_batch_size": 4, "max_response_tokens": 6,
+               "length_schedule": {1: 8}, "validate_every": 2, "validate_limit": 2, "validate_benchmarks": ["toy_gsm"],
+               "save_every": 1, "template": "complex"},
+    }
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    assert main(["rl", str(path), "rl.lr=1e-4"]) == 0
+    out = run / "rl" / "base"
+    rows = read_jsonl(out / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2] and [r["max_response_tokens"] for r in rows] == [6, 8]
+    assert "val/toy_gsm/accuracy" in rows[1] and "val/toy_gsm/response_len" in rows[1]
+    assert (out / "step_1" / "config.json").is_file() and (out / "final" / "trainer_state" / "state.json").is_file()
+    assert len(read_jsonl(out / "rollouts" / "step_2.jsonl")) == 4
