@@ -1,0 +1,197 @@
+"""Evaluation runner: prompts -> backend -> grader -> per-benchmark JSONL, summary.json and a table.
+
+Generations are cached per (model, benchmark, protocol, settings): every finished problem is
+appended to `<out>/cache/<benchmark>.<key>.jsonl`, so an interrupted evaluation resumes where it
+stopped. The final `<out>/<benchmark>.jsonl` and `<out>/summary.json` are written atomically.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Optional, Sequence
+
+from ..paths import RunPaths, append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+from .backends import Sampling, make_backend
+from .benchmarks import canonical, load_benchmark
+from .metrics import summarize
+from .prompts import build_prompt
+
+
+def model_fingerprint(model_dir: str | Path) -> str:
+    """Identity of a model directory for the cache: its path, config and weight file sizes/mtimes."""
+    d = Path(model_dir).resolve()
+    parts = [str(d)]
+    if (d / "config.json").is_file():
+        parts.append((d / "config.json").read_text(encoding="utf-8"))
+    for f in sorted(d.glob("*.safetensors")) + sorted(d.glob("*.bin")):
+        st = f.stat()
+        parts.append(f"{f.name}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def cache_key(fingerprint: str, bench: str, protocol: str, template: str, shots, sampling: Sampling) -> str:
+    payload = [fingerprint, bench, protocol, template if protocol == "rl_template" else None, shots, sampling.key()]
+    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
+
+
+def grade_outputs(texts: Sequence[str], gold, kind: str, timeout: float = 5.0) -> list:
+    from ..grading import grade_many
+
+    return grade_many(list(texts), [gold] * len(texts), kind=kind, timeout=timeout)
+
+
+def _row(rec: dict, prompt: str, comps, verdicts) -> dict:
+    outputs = [
+        {"text": c.text, "n_tokens": c.n_tokens, "truncated": c.truncated,
+         "extracted": v.extracted, "correct": bool(v.correct), "reason": v.reason}
+        for c, v in zip(comps, verdicts)
+    ]
+    return {"id": rec["id"], "prompt": prompt, "gold": rec["answer"], "kind": rec["kind"],
+            "extracted": outputs[0]["extracted"], "correct": outputs[0]["correct"],
+            "n_correct": sum(o["correct"] for o in outputs), "outputs": outputs}
+
+
+def eval_benchmark(backend, bench: str, records: list[dict], prompts: list[tuple[str, list[str]]],
+                   sampling: Sampling, cache_path: Path, chunk: int = 32, progress: bool = True) -> list[dict]:
+    """Generate and grade every record not already in the cache; return rows in record order."""
+    done = {r["id"]: r for r in read_jsonl(cache_path)}
+    todo = [i for i, rec in enumerate(records) if rec["id"] not in done]
+    bar = None
+    if progress and todo:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(records), initial=len(records) - len(todo), desc=bench, unit="problem")
+    # problems sharing stop strings go to the backend together
+    for start in range(0, len(todo), chunk):
+        part = todo[start:start + chunk]
+        groups: dict[tuple, list[int]] = {}
+        for i in part:
+            groups.setdefault(tuple(prompts[i][1]), []).append(i)
+        for stop, idx in groups.items():
+            s = Sampling(**{**sampling.__dict__, "stop": stop})
+            comps = backend.generate([prompts[i][0] for i in idx], s)
+            for i, cs in zip(idx, comps):
+                rec = records[i]
+                row = _row(rec, prompts[i][0], cs, grade_outputs([c.text for c in cs], rec["answer"], rec["kind"]))
+                append_jsonl(cache_path, row)
+                done[rec["id"]] = row
+        if bar is not None:
+            bar.update(len(part))
+    if bar is not None:
+        bar.close()
+    return [done[rec["id"]] for rec in records]
+
+
+def benchmark_metrics(rows: list[dict]) -> dict:
+    return summarize([
+        {"correct": [o["correct"] for o in r["outputs"]], "extracted": [o["extracted"] for o in r["outputs"]],
+         "n_tokens": [o["n_tokens"] for o in r["outputs"]], "truncated": [o["truncated"] for o in r["outputs"]]}
+        for r in rows
+    ])
+
+
+def evaluate_model(model_dir: str | Path, benchmarks: Sequence[str], out_dir: str | Path, *, protocol: str = "fewshot",
+                   template: str = "simple", shots: Optional[int] = None, limit: Optional[int] = None,
+                   sampling: Sampling = Sampling(), benchmark_dir=None, toy_cfg=None, backend="auto",
+                   device: str = "auto", batch_size: int = 32, label: Optional[str] = None, progress: bool = True) -> dict:
+    """Evaluate one HF model directory on `benchmarks`; writes `<out_dir>/<bench>.jsonl` + summary.json."""
+    out_dir = Path(out_dir)
+    names = [canonical(b) for b in benchmarks]
+    loaded = {b: load_benchmark(b, benchmark_dir, limit, toy_cfg) for b in names}  # fail fast on bad data
+    engine = make_backend(backend, model_dir, device=device, batch_size=batch_size, seed=sampling.seed) \
+        if isinstance(backend, str) else backend
+    fp = model_fingerprint(model_dir)
+    results = {}
+    for b in names:
+        records = loaded[b]
+        prompts = [build_prompt(b, r, protocol, template, shots, toy_cfg) for r in records]
+        key = cache_key(fp, b, protocol, template, shots, sampling)
+        rows = eval_benchmark(engine, b, records, prompts, sampling, out_dir / "cache" / f"{b}.{key}.jsonl",
+                              chunk=batch_size, progress=progress)
+        atomic_write_text(out_dir / f"{b}.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+        results[b] = benchmark_metrics(rows)
+    accs = [m["accuracy"] for m in results.values() if m.get("accuracy") is not None]
+    summary = {
+        "model": label or Path(model_dir).name, "model_dir": str(model_dir), "backend": getattr(engine, "name", "custom"),
+        "protocol": protocol, "template": template if protocol == "rl_template" else None, "shots": shots,
+        "limit": limit, "sampling": {k: v for k, v in sampling.__dict__.items() if k != "stop"},
+        "benchmarks": results, "average": sum(accs) / len(accs) if accs else None,
+    }
+    atomic_write_json(out_dir / "summary.json", summary)
+    return summary
+
+
+def format_table(summaries: Sequence[dict], metric: str = "accuracy") -> str:
+    """A paper-style table: one row per model, one column per benchmark, then the average."""
+    benches: list[str] = []
+    for s in summaries:
+        benches += [b for b in s["benchmarks"] if b not in benches]
+    head = ["model"] + benches + ["avg"]
+    lines = []
+    for s in summaries:
+        vals = [s["benchmarks"].get(b, {}).get(metric) for b in benches]
+        got = [v for v in vals if v is not None]
+        cells = [s["model"]] + [f"{v:.1f}" if v is not None else "-" for v in vals]
+        cells.append(f"{sum(got) / len(got):.1f}" if got else "-")
+        lines.append(cells)
+    widths = [max(len(str(r[i])) for r in [head] + lines) for i in range(len(head))]
+    fmt = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    return "\n".join([fmt(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [fmt(r) for r in lines])
+
+
+def sampling_from_config(cfg) -> Sampling:
+    return Sampling(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
+                    n=cfg.n_samples, seed=getattr(cfg, "seed", 0))
+
+
+def resolve_models(recipe, models: Optional[Sequence[str]] = None) -> dict[str, Path]:
+    """Label -> model dir for each entry: a directory, an RL run name, or a mid-training stage name.
+
+    With no entries, every RL run and mid-training stage of the run directory that has a checkpoint.
+    """
+    from ..model.checkpoint import resolve_model_dir
+
+    paths = RunPaths(recipe.run_dir)
+    entries = list(models or recipe.eval.models)
+    if not entries:
+        for parent in (paths.root / "midtrain", paths.root / "rl"):
+            if parent.is_dir():
+                entries += [p.name for p in sorted(parent.iterdir()) if p.is_dir() and not p.name.startswith(".")]
+    out: dict[str, Path] = {}
+    for e in entries:
+        named = [] if ("/" in e or Path(e).is_absolute()) else [(paths.rl(e), f"rl_{e}"), (paths.midtrain(e), e)]
+        for cand, label in named + [(Path(e), Path(e).name)]:
+            if cand.is_dir():
+                try:
+                    out[label] = resolve_model_dir(cand)
+                except FileNotFoundError:
+                    continue
+                break
+        else:
+            raise FileNotFoundError(f"eval.models: {e!r} is neither a model dir nor a stage/RL run with checkpoints "
+                                    f"under {paths.root}")
+    if not out:
+        raise FileNotFoundError(f"eval: no models to evaluate under {paths.root} (set eval.models)")
+    return out
+
+
+def run_eval(recipe, models: Optional[Sequence[str]] = None, progress: bool = True) -> Path:
+    """Evaluate the recipe's models; writes `runs/<run>/eval/<model>/...` and `eval/summary.json`."""
+    cfg = recipe.eval
+    paths = RunPaths(recipe.run_dir)
+    summaries = []
+    for label, model_dir in resolve_models(recipe, models).items():
+        summaries.append(evaluate_model(
+            model_dir, cfg.benchmarks, paths.eval(label), protocol=cfg.protocol, template=cfg.template,
+            shots=getattr(cfg, "shots", None), limit=cfg.limit, sampling=sampling_from_config(cfg),
+            benchmark_dir=cfg.benchmark_dir, toy_cfg=recipe.toyworld, backend=cfg.backend, device=recipe.run.device,
+            batch_size=cfg.batch_size, label=label, progress=progress,
+        ))
+    root = paths.root / "eval"
+    atomic_write_json(root / "summary.json", {"models": {s["model"]: s for s in summaries}})
+    table = format_table(summaries)
+    atomic_write_text(root / "table.md", table + "\n")
+    if progress:
+        print(table)
+    return root
