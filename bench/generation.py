@@ -1,4 +1,4 @@
-"""Generation throughput: our KV-cache loop (`octothinker.eval.generation.generate`) vs `model.generate`.
+"""Generation throughput: the shared KV-cache sampler (`octothinker.model.sampling.sample`) vs `model.generate`.
 
 Same tiny random Llama, same prompts, same batch size, measured in the same run; prints new
 tokens/s of each and the ratio (goal >= 1.0x). Usage: python bench/generation.py [--prompts 128]
@@ -12,7 +12,7 @@ import torch
 
 from octothinker.config import ModelConfig
 from octothinker.data.tokenizer import train_toy_tokenizer
-from octothinker.eval.generation import generate
+from octothinker.model.sampling import sample
 
 
 def hf_generate_loop(model, tok, prompts, max_new_tokens, batch_size, temperature):
@@ -61,9 +61,9 @@ def main() -> None:
             for which in (("ours", "hf") if rep % 2 == 0 else ("hf", "ours")):  # alternate order against drift
                 t = time.perf_counter()
                 if which == "ours":
-                    outs = generate(model, tok, prompts, args.max_new_tokens, temperature=temperature,
-                                    batch_size=args.batch_size)
-                    n = sum(c.n_tokens for p in outs for c in p)
+                    outs = sample(model, tok, prompts, max_new_tokens=args.max_new_tokens, temperature=temperature,
+                                  batch_size=args.batch_size)
+                    n = sum(s.n_tokens for p in outs for s in p)
                 else:
                     with torch.inference_mode():
                         n = hf_generate_loop(model, tok, prompts, args.max_new_tokens, args.batch_size, temperature)

@@ -1,12 +1,15 @@
-"""HF generation backend: batched greedy equals `model.generate`, stops, sampling, vLLM mapping."""
+"""Eval's HF generation view of the shared sampler (behaviour tested in test_sampling.py), vLLM mapping, backend choice."""
 import pytest
 import torch
 
 from octothinker.config import ModelConfig
 from octothinker.data.tokenizer import train_toy_tokenizer
+from octothinker.eval import generation
 from octothinker.eval.backends import Sampling, choose_backend, vllm_installed, vllm_sampling_kwargs
-from octothinker.eval.generation import cut_at_stop, generate, sample_next
+from octothinker.eval.generation import Completion, generate
+from octothinker.model import sampling
 from octothinker.model.build import build_model
+from octothinker.model.sampling import sample
 
 PROMPTS = ["Question: 1 + 2?\nAnswer:", "Question: what is 3 + 4 + 5 times 2?\nAnswer:", "Hi"]
 
@@ -18,50 +21,17 @@ def tiny():
     return model, tok
 
 
-def test_batched_greedy_matches_model_generate(tiny):
+def test_generate_is_a_text_view_of_the_shared_sampler(tiny):
     model, tok = tiny
-    outs = generate(model, tok, PROMPTS, max_new_tokens=10, batch_size=3)
-    for prompt, comps in zip(PROMPTS, outs):
-        ids = tok(prompt, return_tensors="pt")
-        ref = model.generate(**ids, max_new_tokens=10, do_sample=False, pad_token_id=tok.pad_token_id)
-        new = ref[0, ids["input_ids"].shape[1]:]
-        assert comps[0].text == tok.decode(new, skip_special_tokens=True)
-        assert comps[0].n_tokens == len([t for t in new.tolist() if t != tok.eos_token_id])
+    kwargs = dict(max_new_tokens=6, temperature=1.0, top_p=0.9, n=2, stop=["e"], seed=5, batch_size=2)
+    outs = generate(model, tok, PROMPTS, **kwargs)
+    want = sample(model, tok, PROMPTS, **kwargs)
+    assert outs == [[Completion(s.text, s.n_tokens, s.truncated) for s in g] for g in want]
+    assert [len(o) for o in outs] == [2, 2, 2]
 
 
-def test_stop_string_cuts_and_ends(tiny):
-    model, tok = tiny
-    free = generate(model, tok, PROMPTS[:1], max_new_tokens=12)[0][0]
-    assert free.truncated and free.n_tokens == 12
-    stop = free.text[4:6]
-    cut = generate(model, tok, PROMPTS[:1], max_new_tokens=12, stop=[stop])[0][0]
-    assert cut.text == free.text[: free.text.find(stop)]
-    assert not cut.truncated and cut.n_tokens < 12
-
-
-def test_sampling_is_seeded_and_returns_n(tiny):
-    model, tok = tiny
-    a = generate(model, tok, PROMPTS, max_new_tokens=6, temperature=1.0, n=3, seed=7)
-    b = generate(model, tok, PROMPTS, max_new_tokens=6, temperature=1.0, n=3, seed=7)
-    c = generate(model, tok, PROMPTS, max_new_tokens=6, temperature=1.0, n=3, seed=8)
-    assert [len(x) for x in a] == [3, 3, 3]
-    assert a == b and a != c
-    nucleus = generate(model, tok, PROMPTS, max_new_tokens=6, temperature=1.0, top_p=1e-9, n=2, seed=3)
-    greedy = generate(model, tok, PROMPTS, max_new_tokens=6)
-    assert [[x.text for x in p] for p in nucleus] == [[g[0].text] * 2 for g in greedy]
-
-
-def test_sample_next_top_p_keeps_the_nucleus():
-    logits = torch.log(torch.tensor([[0.5, 0.3, 0.2]])).repeat(200, 1)
-    gen = torch.Generator().manual_seed(0)
-    assert set(sample_next(logits, 1.0, 0.5, gen).tolist()) == {0}
-    assert set(sample_next(logits, 1.0, 0.6, gen).tolist()) == {0, 1}
-    assert sample_next(logits[:1], 0.0, 1.0).tolist() == [0]
-
-
-def test_cut_at_stop():
-    assert cut_at_stop("a b\n\nQuestion: c", ["\n\nQuestion:", "b"]) == ("a ", True)
-    assert cut_at_stop("abc", ["x"]) == ("abc", False)
+def test_generate_reexports_the_helpers_eval_uses():
+    assert (generation.cut_at_stop, generation.sample_next) == (sampling.cut_at_stop, sampling.sample_next)
 
 
 def test_vllm_sampling_mapping():

@@ -1,0 +1,254 @@
+"""The one batched KV-cache sampler for any HF causal LM: eval's `generate` and RL's rollouts both use it.
+
+Prompts are sorted by length and left-padded into batches; each batch is prefilled once, its cache
+repeated n times for n samples per prompt, then decoded token by token. Rows that emit EOS or
+complete a stop string leave the batch (and the cache) at once. Every sample keeps its prompt and
+token ids next to its text, so a trainer can score exactly what was sampled.
+"""
+from __future__ import annotations
+
+import inspect
+import weakref
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+FINISH_REASONS = ("eos", "stop", "length")
+
+
+@dataclass
+class Sample:
+    """One sampled continuation.
+
+    `token_ids` run up to and including the token that ended it: the EOS id, or the token that
+    completed a stop string (the stop's tokens stay, as vLLM keeps them). `text` is those ids decoded
+    without special tokens and cut before the first stop string. `n_tokens` counts the ids minus a
+    final EOS. `finish` is "eos", "stop" or "length"; `truncated` means "length" (the cap was hit).
+    """
+
+    prompt_ids: list[int]
+    token_ids: list[int]
+    text: str
+    n_tokens: int
+    finish: str
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish == "length"
+
+
+def eos_ids(model, tokenizer) -> set[int]:
+    """Every id that ends a sequence: the tokenizer's EOS plus the model's generation-config ones (Llama-3 has several)."""
+    ids: set[int] = set()
+    for source in (tokenizer.eos_token_id, getattr(getattr(model, "generation_config", None), "eos_token_id", None)):
+        if source is None:
+            continue
+        ids.update([source] if isinstance(source, int) else source)
+    return ids
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """Text before the earliest stop string, and whether one was found."""
+    cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+def top_p_filter(probs, top_p: float):
+    """Keep the smallest set of most likely tokens whose mass reaches top_p (renormalised); 1.0 keeps all."""
+    import torch
+
+    if top_p >= 1.0:
+        return probs
+    sorted_p, order = probs.sort(dim=-1, descending=True)
+    above = sorted_p.cumsum(dim=-1) - sorted_p  # mass strictly above each token
+    sorted_p = sorted_p.masked_fill(above >= top_p, 0.0)
+    out = torch.zeros_like(probs).scatter(-1, order, sorted_p)
+    return out / out.sum(dim=-1, keepdim=True)
+
+
+def sample_next(logits, temperature: float, top_p: float, generator=None):
+    """Greedy argmax at temperature 0; otherwise temperature scaling, nucleus filtering and one draw per row."""
+    import torch
+
+    if temperature <= 0:
+        return logits.argmax(dim=-1)
+    probs = top_p_filter(torch.softmax(logits.float() / temperature, dim=-1), top_p)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+_TOKEN_TEXTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _token_texts(tokenizer) -> list[str]:
+    """Each id's own decoded text (cached per tokenizer): a cheap first test for "could this token end a stop"."""
+    size = len(tokenizer)
+    cached = _TOKEN_TEXTS.get(tokenizer)
+    if cached is None or len(cached) != size:
+        cached = tokenizer.batch_decode([[i] for i in range(size)])
+        _TOKEN_TEXTS[tokenizer] = cached
+    return cached
+
+
+def _stop_candidates(tokenizer, stop: Sequence[str]) -> list[bool]:
+    """Per id, whether it may complete a stop string: its text holds a stop's last character, or a partial byte."""
+    lasts = {s[-1] for s in stop} | {"\ufffd"}
+    return [any(c in text for c in lasts) for text in _token_texts(tokenizer)]
+
+
+def _left_pad(rows: list[list[int]], pad_id: int, device):
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
+        mask[i, width - len(r):] = 1
+    return ids.to(device), mask.to(device)
+
+
+def _prefill_kwargs(model) -> dict:
+    """Ask for the last position's logits only when the model supports it (saves a prompt x vocab tensor)."""
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {"logits_to_keep": 1} if "logits_to_keep" in params else {}
+
+
+class _StopCheck:
+    """Finds rows whose newest token completed a stop string, decoding only a short tail of candidate rows."""
+
+    def __init__(self, tokenizer, stop: Sequence[str]):
+        self.tokenizer, self.stop = tokenizer, list(stop)
+        self.candidate = _stop_candidates(tokenizer, self.stop) if self.stop else []
+        self.window = 4 * max((len(s) for s in self.stop), default=0) + 4  # tokens: a char is at most 4 bytes
+
+    def hits(self, rows: list[list[int]]) -> list[bool]:
+        """For each token list, whether a stop string occurs in the text of its last `window` tokens."""
+        if not self.stop:
+            return [False] * len(rows)
+        size = len(self.candidate)
+        todo = [i for i, r in enumerate(rows) if r[-1] >= size or self.candidate[r[-1]]]
+        out = [False] * len(rows)
+        if todo:
+            tails = self.tokenizer.batch_decode([rows[i][-self.window:] for i in todo], skip_special_tokens=True)
+            for i, text in zip(todo, tails):
+                out[i] = any(s in text for s in self.stop)
+        return out
+
+
+def _sample_batch(model, tokenizer, rows, n, max_new_tokens, temperature, top_p, stops: _StopCheck, eos, generator):
+    """n samples for each prompt of one batch of token-id rows; returns one list of `Sample` per row."""
+    import torch
+    from transformers import DynamicCache
+
+    device = next(model.parameters()).device
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos, default=0)
+    ids, mask = _left_pad(rows, pad_id, device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=DynamicCache(),
+                use_cache=True, **_prefill_kwargs(model))
+    cache, logits = out.past_key_values, out.logits[:, -1, :].float()
+    last_pos = positions[:, -1]
+    if n > 1:
+        cache.batch_repeat_interleave(n)
+        logits, mask, last_pos = (t.repeat_interleave(n, dim=0) for t in (logits, mask, last_pos))
+    total = len(rows) * n
+    tokens: list[list[int]] = [[] for _ in range(total)]
+    finish = ["length"] * total
+    alive = list(range(total))  # row r of the live batch is sequence alive[r]
+    for step in range(max_new_tokens):
+        nxt = sample_next(logits, temperature, top_p, generator).tolist()
+        for seq, tok in zip(alive, nxt):
+            tokens[seq].append(tok)
+        stopped = stops.hits([tokens[seq] for seq in alive])
+        keep = []
+        for r, seq in enumerate(alive):
+            if nxt[r] in eos:
+                finish[seq] = "eos"
+            elif stopped[r]:
+                finish[seq] = "stop"
+            else:
+                keep.append(r)
+        if not keep or step == max_new_tokens - 1:
+            break
+        nxt_t = torch.tensor([nxt[r] for r in keep], device=device)
+        if len(keep) < len(alive):
+            idx = torch.tensor(keep, device=device)
+            cache.batch_select_indices(idx)
+            mask, last_pos = mask[idx], last_pos[idx]
+            alive = [alive[r] for r in keep]
+        mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=1)
+        last_pos = last_pos + 1
+        out = model(input_ids=nxt_t[:, None], attention_mask=mask, position_ids=last_pos[:, None],
+                    past_key_values=cache, use_cache=True)
+        cache, logits = out.past_key_values, out.logits[:, -1, :].float()
+    texts = tokenizer.batch_decode(tokens, skip_special_tokens=True)
+    samples = []
+    for seq, text in enumerate(texts):
+        text, _ = cut_at_stop(text, stops.stop)
+        n_tok = len(tokens[seq]) - (finish[seq] == "eos")
+        samples.append(Sample(list(rows[seq // n]), tokens[seq], text, n_tok, finish[seq]))
+    return [samples[i * n:(i + 1) * n] for i in range(len(rows))]
+
+
+def sample(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    n: int = 1,
+    max_new_tokens: int = 256,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    stop: Optional[Sequence[str]] = None,
+    seed: int = 0,
+    generator=None,
+    batch_size: Optional[int] = 32,
+    progress: bool = False,
+) -> list[list[Sample]]:
+    """Sample `n` continuations of every prompt; returns one list of n `Sample` per prompt, in prompt order.
+
+    temperature 0 is greedy. Draws come from `generator` when given (on the model's device), else
+    from a fresh one seeded with `seed`; results are reproducible for a given seed, prompt list and
+    batch size. `batch_size` counts prompts per forward pass (each carries n rows); None = all.
+    """
+    import torch
+
+    if n < 1 or max_new_tokens < 1 or (batch_size is not None and batch_size < 1):
+        raise ValueError(f"sample: n, max_new_tokens and batch_size must be >= 1 (got {n}, {max_new_tokens}, {batch_size})")
+    if temperature < 0 or not 0 < top_p <= 1:
+        raise ValueError(f"sample: need temperature >= 0 and 0 < top_p <= 1 (got {temperature}, {top_p})")
+    encoded = [tokenizer(p)["input_ids"] for p in prompts]
+    empty = [i for i, e in enumerate(encoded) if not e]
+    if empty:
+        raise ValueError(f"sample: prompt {empty[0]} encodes to zero tokens")
+    stops = _StopCheck(tokenizer, [s for s in (stop or []) if s])
+    eos = eos_ids(model, tokenizer)
+    if generator is None:
+        generator = torch.Generator(device=next(model.parameters()).device)
+        generator.manual_seed(seed)
+    order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
+    size = batch_size or max(len(order), 1)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(order), desc="sample", unit="prompt")
+    results: list = [None] * len(prompts)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(order), size):
+                chunk = order[start:start + size]
+                outs = _sample_batch(model, tokenizer, [encoded[i] for i in chunk], n, max_new_tokens, temperature,
+                                     top_p, stops, eos, generator)
+                for i, group in zip(chunk, outs):
+                    results[i] = group
+                if bar is not None:
+                    bar.update(len(chunk))
+    finally:
+        model.train(was_training)
+        if bar is not None:
+            bar.close()
+    return results
