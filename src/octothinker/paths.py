@@ -37,10 +37,17 @@ class RunPaths:
         return self.root / "report"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _tmp_sibling(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(name, 0o666 & ~_umask())  # mkstemp makes 0600; a finished file gets ordinary permissions
     return Path(name)
 
 
@@ -77,7 +84,7 @@ def atomic_dir(final: str | Path) -> Iterator[Path]:
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    os.chmod(tmp, 0o755)  # mkdtemp makes 0700; a finished output is as readable as any directory
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; a finished output gets ordinary permissions
     try:
         yield tmp
     except BaseException:

@@ -43,3 +43,18 @@ def test_jsonl_ignores_torn_last_line(tmp_path):
         fh.write('{"step": 3, "lo')
     assert [r["step"] for r in read_jsonl(f)] == [1, 2]
     assert read_jsonl(tmp_path / "missing.jsonl") == []
+
+
+def test_outputs_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        f = atomic_write_text(tmp_path / "f.txt", "x")
+        with atomic_dir(tmp_path / "d") as d:
+            (d / "y").write_text("y")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(f.stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
