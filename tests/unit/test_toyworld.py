@@ -1,0 +1,260 @@
+"""Toy world: determinism, corpus schemas and content, difficulty grading, split disjointness."""
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from octothinker.config import ToyWorldConfig
+from octothinker.toyworld import BENCHMARKS, CORPORA, Problem, benchmark, check_disjoint, corpus, fewshot_exemplars
+from octothinker.toyworld import rl_prompts, split_of
+from octothinker.toyworld.disjoint import key_from_solution, ngrams, record_text
+from octothinker.toyworld.problems import SIZES, TRAIN_MIX, apply, difficulty, random_problem, short_solution
+
+SMALL = ToyWorldConfig(general_docs=60, math_web_docs=150, qa_docs=150, instruct_docs=100, benchmark_size=40,
+                       rl_prompts=60)
+EQ = re.compile(r"(\d+) ?([+\-*/]) ?(\d+) ?= ?(\d+)")
+
+
+def _check(a: int, op: str, b: int, c: int) -> bool:
+    return {"+": a + b, "-": a - b, "*": a * b, "/": a // b if b and a % b == 0 else None}[op] == c
+
+
+def _equations(text: str) -> list[tuple[int, str, int, int]]:
+    return [(int(a), op, int(b), int(c)) for a, op, b, c in EQ.findall(text.replace("&nbsp;", " "))]
+
+
+# ----------------------------------------------------------------------------- problems
+
+
+@pytest.mark.parametrize(
+    "start, steps, answer, key, eqs",
+    [
+        (7, (("+", 5), ("-", 3)), 9, "7|+5|-3", ["7 + 5 = 12", "12 - 3 = 9"]),
+        (4, (("*", 3),), 12, "4|*3", ["4 * 3 = 12"]),
+        (20, (("-", 20), ("+", 1), ("*", 2)), 2, "20|-20|+1|*2", ["20 - 20 = 0", "0 + 1 = 1", "1 * 2 = 2"]),
+    ],
+)
+def test_problem_answer_key_and_equations(start, steps, answer, key, eqs):
+    p = Problem(start, steps)
+    assert (p.answer, p.key, p.equations()) == (answer, key, eqs)
+    assert Problem.from_key(key) == p
+    assert short_solution(p).splitlines() == eqs + [f"The answer is \\boxed{{{answer}}}."]
+
+
+@pytest.mark.parametrize("steps, size, level", [(1, "small", 1), (2, "small", 2), (3, "medium", 4),
+                                                (3, "large", 5), (5, "large", 5), (4, "small", 4)])
+def test_difficulty_table(steps, size, level):
+    assert difficulty(steps, size) == level
+
+
+def test_apply_rejects_unknown_op():
+    with pytest.raises(ValueError, match="unknown operation"):
+        apply(1, "/", 2)
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_random_problems_stay_in_range(size):
+    rng = random.Random(1)
+    s = SIZES[size]
+    for _ in range(300):
+        p = random_problem(rng, rng.randint(1, 5), size)
+        assert all(0 <= v <= s.max_value for v in p.values())
+        assert s.start[0] <= p.start <= s.start[1]
+
+
+def test_split_is_a_seeded_function_of_the_key():
+    keys = [random_problem(random.Random(i), 3, "small").key for i in range(400)]
+    a = [split_of(k, 0, 0.1, 0.1) for k in keys]
+    assert a == [split_of(k, 0, 0.1, 0.1) for k in keys]
+    assert a != [split_of(k, 1, 0.1, 0.1) for k in keys]
+    shares = {s: a.count(s) / len(a) for s in ("train", "benchmark", "rl")}
+    assert 0.7 < shares["train"] < 0.9 and 0.04 < shares["benchmark"] < 0.17 and 0.04 < shares["rl"] < 0.17
+
+
+# ----------------------------------------------------------------------------- determinism
+
+
+@pytest.mark.parametrize("name", list(CORPORA))
+def test_corpus_deterministic_per_seed(name):
+    first = list(corpus(name, SMALL, 20))
+    assert first == list(corpus(name, SMALL, 20))
+    assert first != list(corpus(name, ToyWorldConfig(seed=1), 20))
+    assert len(list(corpus(name, SMALL))) > 0
+
+
+def test_benchmarks_rl_fewshot_deterministic():
+    other = ToyWorldConfig(seed=3, benchmark_size=40, rl_prompts=60)
+    for name in BENCHMARKS:
+        assert benchmark(name, SMALL) == benchmark(name, SMALL)
+        assert benchmark(name, SMALL) != benchmark(name, other)
+    assert rl_prompts(SMALL) == rl_prompts(SMALL) != rl_prompts(other)
+    assert fewshot_exemplars(4, SMALL) == fewshot_exemplars(4, SMALL)
+
+
+def test_unknown_names_are_errors():
+    with pytest.raises(KeyError, match="unknown toy corpus"):
+        next(corpus("dclm", SMALL))
+    with pytest.raises(KeyError, match="unknown toy benchmark"):
+        benchmark("gsm8k", SMALL)
+
+
+# ----------------------------------------------------------------------------- corpus content
+
+
+def test_schemas_match_template_kind():
+    for name, kind in CORPORA.items():
+        for rec in corpus(name, SMALL, 30):
+            if kind == "web":
+                assert set(rec) == {"text"} and rec["text"].strip()
+            elif kind == "qa":
+                assert set(rec) == {"problem", "solution"} and re.search(r"\\boxed\{\d+\}\.$", rec["solution"])
+            else:
+                roles = [m["role"] for m in rec["messages"]]
+                assert roles == ["user", "assistant"] * (len(roles) // 2) and roles
+                assert all(m["content"] for m in rec["messages"])
+
+
+def test_general_has_no_math():
+    for rec in corpus("general", SMALL):
+        assert not re.search(r"[0-9=\\]", rec["text"]), rec["text"]
+
+
+def test_qa_short_answer_is_gold_and_every_step_correct():
+    for rec in corpus("qa_short", SMALL):
+        lines = rec["solution"].splitlines()
+        eqs = _equations(rec["solution"])
+        assert len(eqs) == len(lines) - 1 and all(_check(*e) for e in eqs)
+        assert all(eqs[i][3] == eqs[i + 1][0] for i in range(len(eqs) - 1))  # a running chain
+        assert lines[-1] == f"The answer is \\boxed{{{eqs[-1][3]}}}."
+        nums = [int(x) for x in re.findall(r"\d+", rec["problem"])]
+        assert nums == [eqs[0][0]] + [e[2] for e in eqs]  # the question states exactly those numbers
+
+
+def test_qa_long_thinks_reflects_and_corrects():
+    recs = list(corpus("qa_long", SMALL))
+    for rec in recs:
+        sol = rec["solution"]
+        assert sol.startswith("<think>\n") and "\n</think>\nThe answer is \\boxed{" in sol
+    sols = "\n".join(r["solution"] for r in recs)
+    assert "Wait, let me verify" in sols and "Wait, that is not right." in sols
+    corrected = sum("not right" in r["solution"] for r in recs)
+    assert 0.1 * len(recs) < corrected < 0.8 * len(recs)  # occasional, not always
+
+
+def test_qa_long_slips_are_corrected_and_chain_reaches_answer():
+    fix = re.compile(r"Wait, that is not right\. (\d+) ([+\-*]) (\d+) is (\d+), not (\d+)\.")
+    for rec in corpus("qa_long", SMALL):
+        lines = rec["solution"].splitlines()
+        value = int(re.match(r"The starting amount is (\d+)\.", lines[2]).group(1))
+        for i, line in enumerate(lines):
+            if not re.match(r"(Adding|Taking|Multiplying|Then) ", line):
+                continue
+            a, op, b, c = _equations(line)[0]
+            assert a == value
+            m = fix.match(lines[i + 1])
+            if m:  # a slip, immediately corrected
+                assert not _check(a, op, b, c) and int(m.group(5)) == c and _check(a, op, b, int(m.group(4)))
+                c = int(m.group(4))
+            else:
+                assert _check(a, op, b, c)
+            value = c
+        assert f"So the final amount is {value}." in lines
+        assert lines[-1] == f"The answer is \\boxed{{{value}}}."
+
+
+def test_math_web_hq_all_correct_and_lq_has_mistakes():
+    hq = [e for rec in corpus("math_web_hq", SMALL) for e in _equations(rec["text"])]
+    lq = [e for rec in corpus("math_web_lq", SMALL) for e in _equations(rec["text"])]
+    assert len(hq) > 200 and all(_check(*e) for e in hq)
+    wrong = sum(not _check(*e) for e in lq)
+    assert 0.05 * len(lq) < wrong < 0.6 * len(lq)
+    lq_text = "\n".join(r["text"] for r in corpus("math_web_lq", SMALL))
+    assert "<br>" in lq_text and "&nbsp;" in lq_text and "lol" in lq_text
+
+
+def test_instruct_asks_for_formats_and_follows_them():
+    boxed = 0
+    for rec in corpus("instruct", SMALL):
+        msgs = rec["messages"]
+        for user, bot in zip(msgs[::2], msgs[1::2]):
+            if "\\boxed{" in user["content"]:
+                boxed += 1
+                assert re.search(r"\\boxed\{\d+\}\.$", bot["content"])
+            if "all in lowercase" in user["content"]:
+                assert bot["content"] == bot["content"].lower()
+            if "in capital letters" in user["content"]:
+                assert bot["content"] == bot["content"].upper()
+            if "bulleted list" in user["content"]:
+                assert all(x.startswith("- ") for x in bot["content"].splitlines())
+    assert boxed > 10
+
+
+# ----------------------------------------------------------------------------- benchmarks and splits
+
+
+def test_benchmarks_graded_and_well_formed():
+    mean_level, mean_steps = {}, {}
+    for name in BENCHMARKS:
+        recs = benchmark(name, SMALL)
+        assert len(recs) == SMALL.benchmark_size and len({r["key"] for r in recs}) == len(recs)
+        for r in recs:
+            assert set(r) >= {"id", "question", "answer", "level", "steps"} and isinstance(r["answer"], str)
+            p = Problem.from_key(r["key"])
+            assert str(p.answer) == r["answer"] and len(p.steps) == r["steps"] and p.key == r["key"]
+        mean_level[name] = sum(r["level"] for r in recs) / len(recs)
+        mean_steps[name] = sum(r["steps"] for r in recs) / len(recs)
+    assert {r["steps"] for r in benchmark("toy_gsm", SMALL)} <= {1, 2}
+    assert {r["steps"] for r in benchmark("toy_math", SMALL)} == {3}
+    assert {r["steps"] for r in benchmark("toy_olympiad", SMALL)} <= {4, 5}
+    assert mean_level["toy_gsm"] < mean_level["toy_math"] < mean_level["toy_olympiad"]
+    levels = {r["level"] for r in rl_prompts(SMALL)}
+    assert len(levels) >= 4  # RL prompts mix levels
+
+
+def test_fewshot_exemplars_come_from_train_split():
+    for ex in fewshot_exemplars(8, SMALL):
+        key = key_from_solution(ex["solution"])
+        assert split_of(key, SMALL.seed, SMALL.benchmark_frac, SMALL.rl_frac) == "train"
+        assert ex["solution"].endswith(f"\\boxed{{{ex['answer']}}}.")
+
+
+def test_check_disjoint_reports_zero_key_overlap():
+    rep = check_disjoint(SMALL)
+    assert rep["ok"] and not any(rep["overlap"].values())
+    assert rep["corpora"]["qa_short"]["parsed_key_mismatches"] == 0
+    assert rep["corpora"]["qa_short"]["distinct_keys"] > 50 and rep["keys"]["rl"] == SMALL.rl_prompts
+    assert rep["corpora"]["general"]["problems"] == 0
+
+
+def test_check_disjoint_catches_a_leak(monkeypatch):
+    from octothinker.toyworld import disjoint
+
+    leaked = benchmark("toy_gsm", SMALL)[0]["key"]
+    real = disjoint.corpus_items
+
+    def leaky(name, cfg, n_docs=None):
+        for i, (rec, keys) in enumerate(real(name, cfg, n_docs)):
+            yield rec, (keys + [leaked] if i == 0 and name == "qa_long" else keys)
+
+    monkeypatch.setattr(disjoint, "corpus_items", leaky)
+    rep = disjoint.check_disjoint(SMALL)
+    assert not rep["ok"] and rep["overlap"]["train&benchmark"] == 1 and rep["corpora"]["qa_long"]["in_benchmark"] == 1
+
+
+def test_ngrams_and_record_text():
+    assert ngrams("A b c d", 3) == {("a", "b", "c"), ("b", "c", "d")}
+    assert record_text({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]}) == "x\ny"
+    assert key_from_solution("7 + 5 = 12\n12 - 3 = 9\nThe answer is \\boxed{9}.") == "7|+5|-3"
+
+
+def test_train_mix_covers_all_levels():
+    rng = random.Random(0)
+    draws = [TRAIN_MIX.draw(rng) for _ in range(2000)]
+    assert {n for n, _ in draws} == {1, 2, 3, 4, 5} and {s for _, s in draws} == set(SIZES)
+
+
+def test_config_rejects_bad_fractions():
+    with pytest.raises(ValueError, match="benchmark_frac"):
+        ToyWorldConfig(benchmark_frac=0.0).validate()
