@@ -127,34 +127,3 @@ def read_jsonl(path: str | Path) -> list[dict]:
             raise
     return rows
 
-
-def latest_step_dir(stage_dir: str | Path) -> Path | None:
-    """The checkpoint named by a stage's LATEST file (written atomically by the trainers), if any."""
-    stage_dir = Path(stage_dir)
-    marker = stage_dir / "LATEST"
-    if not marker.is_file():
-        return None
-    step = stage_dir / marker.read_text().strip()
-    return step if step.is_dir() else None
-
-
-def resolve_model(run_dir: str | Path, name: str) -> Path:
-    """Model name used by recipes -> HF model directory.
-
-    `rl-<run>` is the latest checkpoint of RL run <run>; a mid-training stage name is that stage's
-    latest checkpoint; anything else must be an existing directory (a local HF model).
-    """
-    paths = RunPaths(run_dir)
-    if name.startswith("rl-") and paths.rl(name[3:]).is_dir():
-        found = latest_step_dir(paths.rl(name[3:]))
-    elif paths.midtrain(name).is_dir():
-        found = latest_step_dir(paths.midtrain(name))
-    elif Path(name).is_dir():
-        return Path(name)
-    else:
-        raise FileNotFoundError(
-            f"model {name!r}: not a mid-training stage or RL run of {run_dir} and not a directory"
-        )
-    if found is None:
-        raise FileNotFoundError(f"model {name!r}: no finished checkpoint (LATEST) under {paths.root}")
-    return found

@@ -58,3 +58,21 @@ def test_outputs_get_ordinary_permissions(tmp_path):
         os.umask(mask)
     assert stat.S_IMODE(f.stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
+
+
+def test_resolve_model_names(tmp_path):
+    from octothinker.model.checkpoint import resolve_model
+
+    run = tmp_path / "run"
+    for d in ("midtrain/short/step_4", "rl/short/step_2", "plain"):
+        (run / d).mkdir(parents=True)
+        (run / d / "config.json").write_text("{}")
+        (run / d / "trainer_state").mkdir()
+        (run / d / "trainer_state" / "state.json").write_text("{}")
+    (run / "midtrain/short/LATEST").write_text("step_4\n")
+    (run / "rl/short/LATEST").write_text("step_2\n")
+    assert resolve_model(run, "short") == run / "midtrain/short/step_4"
+    assert resolve_model(run, "rl-short") == run / "rl/short/step_2"
+    assert resolve_model(run, str(run / "plain")) == run / "plain"
+    with pytest.raises(FileNotFoundError, match="rl-<name>"):
+        resolve_model(run, "nosuch")

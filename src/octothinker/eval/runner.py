@@ -146,31 +146,25 @@ def sampling_from_config(cfg) -> Sampling:
 
 
 def resolve_models(recipe, models: Optional[Sequence[str]] = None) -> dict[str, Path]:
-    """Label -> model dir for each entry: a directory, an RL run name, or a mid-training stage name.
+    """Label -> model dir: a mid-training stage name, `rl-<run>` for an RL run, or a directory.
 
-    With no entries, every RL run and mid-training stage of the run directory that has a checkpoint.
+    With no entries, every mid-training stage and RL run of the run directory that has a checkpoint.
     """
-    from ..model.checkpoint import resolve_model_dir
+    from ..model.checkpoint import resolve_model
 
     paths = RunPaths(recipe.run_dir)
     entries = list(models or recipe.eval.models)
     if not entries:
-        for parent in (paths.root / "midtrain", paths.root / "rl"):
+        for parent, prefix in ((paths.root / "midtrain", ""), (paths.root / "rl", "rl-")):
             if parent.is_dir():
-                entries += [p.name for p in sorted(parent.iterdir()) if p.is_dir() and not p.name.startswith(".")]
+                entries += [prefix + p.name for p in sorted(parent.iterdir()) if p.is_dir() and not p.name.startswith(".")]
     out: dict[str, Path] = {}
     for e in entries:
-        named = [] if ("/" in e or Path(e).is_absolute()) else [(paths.rl(e), f"rl_{e}"), (paths.midtrain(e), e)]
-        for cand, label in named + [(Path(e), Path(e).name)]:
-            if cand.is_dir():
-                try:
-                    out[label] = resolve_model_dir(cand)
-                except FileNotFoundError:
-                    continue
-                break
-        else:
-            raise FileNotFoundError(f"eval.models: {e!r} is neither a model dir nor a stage/RL run with checkpoints "
-                                    f"under {paths.root}")
+        label = Path(e).name if "/" in e else e
+        try:
+            out[label] = resolve_model(paths.root, e)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"eval.models: {exc}") from None
     if not out:
         raise FileNotFoundError(f"eval: no models to evaluate under {paths.root} (set eval.models)")
     return out

@@ -139,6 +139,27 @@ def resolve_model_dir(path: str | Path) -> Path:
     return ck
 
 
+def resolve_model(run_dir: str | Path, name: str) -> Path:
+    """A recipe's model name -> HF model directory.
+
+    `rl-<run>` is the latest checkpoint of RL run <run>; a mid-training stage name is that stage's
+    latest checkpoint; anything else must be a model directory or a stage directory.
+    """
+    from ..paths import RunPaths
+
+    paths = RunPaths(run_dir)
+    if name.startswith("rl-") and paths.rl(name[3:]).is_dir():
+        return resolve_model_dir(paths.rl(name[3:]))
+    if "/" not in name and paths.midtrain(name).is_dir():
+        return resolve_model_dir(paths.midtrain(name))
+    if Path(name).is_dir():
+        return resolve_model_dir(name)
+    raise FileNotFoundError(
+        f"model {name!r}: not a mid-training stage ({paths.root / 'midtrain'}), not an RL run "
+        f"(rl-<name> under {paths.root / 'rl'}) and not a directory"
+    )
+
+
 def load_for_inference(path: str | Path, device: str = "cpu", dtype=None):
     """(model, tokenizer) from a step dir or a stage dir (its latest checkpoint), in eval mode."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
