@@ -48,10 +48,10 @@ def _hash(obj) -> str:
 
 
 def _train_tokens_per_s(recipe: Recipe) -> float:
-    """Rough CPU throughput for ETAs (measured on a 2-core machine: ~16k tok/s at ~1M params)."""
+    """Rough CPU throughput for ETAs (measured in the demo on a 2-core machine: ~7k tok/s at ~1M params)."""
     m = recipe.model
     params = 12 * m.num_layers * m.hidden_size**2
-    return max(500.0, 16_000.0 * (1_000_000 / max(params + 200_000, 1)) ** 0.8)
+    return max(300.0, 7_000.0 * (1_000_000 / max(params + 200_000, 1)) ** 0.8)
 
 
 def _rl_model_name(source: str) -> str:
@@ -83,7 +83,7 @@ def plan(recipe: Recipe) -> list[Stage]:
         name = _rl_model_name(src)
         deps = [f"midtrain:{src}"] if src in recipe.midtrain.stages else []
         cfg = {"rl": to_dict(rl), "source": src, "seed": recipe.run.seed}
-        stages.append(Stage("rl", name, deps, cfg, estimate_s=rl_tokens / 3000, output=paths.rl(name)))
+        stages.append(Stage("rl", name, deps, cfg, estimate_s=rl_tokens / 2500, output=paths.rl(name)))
     ev = recipe.eval
     eval_models = ev.models or [*rl.init_from, *(f"rl-{_rl_model_name(s)}" for s in rl.init_from)]
     n_bench = len(ev.benchmarks) * (ev.limit or 200)
@@ -95,7 +95,7 @@ def plan(recipe: Recipe) -> list[Stage]:
         else:
             deps = []
         cfg = {"eval": to_dict(ev), "model": model, "toyworld": world}
-        est = n_bench * ev.max_new_tokens * ev.n_samples / 6000
+        est = n_bench * ev.max_new_tokens * ev.n_samples / 2500
         stages.append(Stage("eval", model, deps, cfg, estimate_s=est, output=paths.eval(model)))
     stages.append(Stage("report", "report", [s.id for s in stages], {"report": to_dict(recipe.report)}, 5, paths.report))
     by_id = {}
