@@ -107,7 +107,7 @@ def main() -> None:
     sample = [record_text(r) for name in CORPORA for r in corpus(name, cfg, 500)]
     tok = train_toy_tokenizer(sample, vocab_size=384)
     t0 = time.time()
-    n_docs = int(args.tokens / 80) + 1000  # qa_short docs average ~115 tokens: one epoch is enough
+    n_docs = int(args.tokens / 40) + 1000  # more docs than the budget needs (qa_short docs are ~50-120 tokens)
     data = pack(tok, [qa_text(r) for r in corpus("qa_short", cfg, n_docs)], args.seq)
     print(f"data: {n_docs} qa_short docs -> {data.size:,} tokens in {time.time() - t0:.1f}s")
     mcfg = ModelConfig(hidden_size=args.hidden, intermediate_size=3 * args.hidden, num_layers=args.layers,

@@ -249,6 +249,20 @@ def test_ngrams_and_record_text():
     assert key_from_solution("7 + 5 = 12\n12 - 3 = 9\nThe answer is \\boxed{9}.") == "7|+5|-3"
 
 
+MARKERS = {"+": " more", "-": "away|loses", "*": " times"}
+
+
+@pytest.mark.parametrize("op", list(MARKERS))
+def test_each_operation_has_its_own_marker_word(op):
+    from octothinker.toyworld.problems import Cast, step_sentence
+
+    rng = random.Random(0)
+    others = "|".join(m for o, m in MARKERS.items() if o != op)
+    for _ in range(40):
+        text = step_sentence(rng, Cast.draw(rng), op, 3)
+        assert re.search(MARKERS[op], text) and not re.search(others, text), text
+
+
 def test_train_mix_covers_all_levels():
     rng = random.Random(0)
     draws = [TRAIN_MIX.draw(rng) for _ in range(2000)]

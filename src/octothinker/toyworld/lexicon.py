@@ -31,42 +31,31 @@ PLACES = ["the park", "the market", "school", "the library", "the beach", "the g
 ADJECTIVES = ["red", "small", "shiny", "old", "green", "bright", "smooth", "tiny", "heavy", "blue"]
 FEELINGS = ["happy", "proud", "curious", "calm", "excited", "tired", "cheerful", "surprised"]
 
+# Word problems use only a few people and objects, so questions are short and the numbers stand out.
+PROBLEM_PEOPLE = PEOPLE[:6]
+PROBLEM_OBJECTS = OBJECTS[:6]
+
 # Opening sentence: {name} {n} {obj} {where} {poss}
-START = [
-    "{name} has {n} {obj}.",
-    "{name} starts with {n} {obj}.",
-    "There are {n} {obj} in {name}'s {where}.",
-    "{name} collected {n} {obj}.",
-]
-# One step per operation; {P} capitalised pronoun, {p} pronoun, {k} operand.
+START = ["{name} has {n} {obj}."]
+# Each operation has its own unmistakable words: "more" is +, "gives away"/"loses" is -, "times" is *.
+# {P} capitalised pronoun, {p} pronoun, {k} operand.
 ADD = [
-    "{P} buys {k} more {obj}.",
-    "Then {p} finds {k} more {obj}.",
-    "A friend gives {o} {k} {obj}.",
-    "{P} adds {k} to the {where}.",
+    "{P} gets {k} more.",
+    "{P} finds {k} more.",
 ]
 SUB = [
-    "{P} gives away {k} {obj}.",
-    "Then {p} loses {k} {obj}.",
-    "{P} sells {k} of the {obj}.",
-    "{P} takes {k} from the {where}.",
+    "{P} gives away {k}.",
+    "{P} loses {k}.",
 ]
 MUL = [
-    "Then the {obj} grow {k} times.",
-    "{P} ends up with {k} times as many {obj}.",
-    "The pile grows {k} times.",
-    "Then {p} has {k} times as many.",
+    "{P} gets {k} times as many.",
+    "The {obj} grow {k} times.",
 ]
-QUESTION = [
-    "How many {obj} does {name} have now?",
-    "How many {obj} now?",
-    "How many does {name} have in the end?",
-]
+QUESTION = ["How many now?"]
 # A bare-procedure surface form with no story.
-BARE_START = ["Start with {n}.", "Begin with the number {n}.", "Take {n}."]
-BARE_OPS = {"+": ["Add {k}.", "Then add {k}."], "-": ["Subtract {k}.", "Then take away {k}."],
-            "*": ["Multiply by {k}.", "Then multiply by {k}."]}
-BARE_QUESTION = ["What is the result?", "What number do you get?"]
+BARE_START = ["Start with {n}."]
+BARE_OPS = {"+": ["Add {k}."], "-": ["Subtract {k}."], "*": ["Multiply by {k}."]}
+BARE_QUESTION = ["What is the result?"]
 
 OP_NAMES = {"+": "addition", "-": "subtraction", "*": "multiplication"}
 OP_VERBS = {"+": "add", "-": "subtract", "*": "multiply"}

@@ -36,7 +36,7 @@ BENCHMARK_MIX = {
     "toy_math": Mix({3: 1.0}, {"small": 0.5, "medium": 0.5}),
     "toy_olympiad": Mix({4: 0.5, 5: 0.5}, {"medium": 0.3, "large": 0.7}),
 }
-RL_MIX = Mix({1: 0.15, 2: 0.25, 3: 0.25, 4: 0.2, 5: 0.15}, {"small": 0.5, "medium": 0.3, "large": 0.2})
+RL_MIX = Mix({1: 0.15, 2: 0.35, 3: 0.25, 4: 0.15, 5: 0.1}, {"small": 0.6, "medium": 0.25, "large": 0.15})
 FEWSHOT_MIX = Mix({1: 0.3, 2: 0.4, 3: 0.3}, {"small": 1.0})
 
 
