@@ -262,6 +262,7 @@ class EvalConfig:
     backend: Literal["hf", "vllm", "auto"] = "auto"
     shots: Optional[int] = None  # few-shot exemplars; None = the paper's count per benchmark
     seed: int = 0  # sampling seed
+    rl_models_protocol: Literal["rl_template", "same"] = "rl_template"  # how `rl-<run>` models are evaluated
 
     def validate(self) -> None:
         if self.limit is not None and self.limit <= 0:

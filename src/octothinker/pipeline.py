@@ -94,7 +94,7 @@ def plan(recipe: Recipe) -> list[Stage]:
             deps = [f"midtrain:{model}"]
         else:
             deps = []
-        cfg = {"eval": to_dict(ev), "model": model, "toyworld": world}
+        cfg = {"eval": to_dict(ev), "model": model, "toyworld": world, "rl_template": rl.template}
         est = n_bench * ev.max_new_tokens * ev.n_samples / 2500
         stages.append(Stage("eval", model, deps, cfg, estimate_s=est, output=paths.eval(model)))
     stages.append(Stage("report", "report", [s.id for s in stages], {"report": to_dict(recipe.report)}, 5, paths.report))

@@ -44,3 +44,6 @@ def test_run_end_to_end_then_cached(tmp_path, capsys):
     assert main(["run", str(path), "rl.steps=3", "--only", "rl:short"]) == 0
     out = capsys.readouterr().out
     assert "rl:short: done" in out and "rl:base" not in out.split("estimated work")[1]
+    index = json.loads((run / "eval" / "summary.json").read_text())["models"]
+    assert set(index) == {"base", "short", "rl-base", "rl-short"}
+    assert index["rl-short"]["protocol"] == "rl_template" and index["short"]["protocol"] == "fewshot"

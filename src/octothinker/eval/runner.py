@@ -176,15 +176,21 @@ def run_eval(recipe, models: Optional[Sequence[str]] = None, progress: bool = Tr
     paths = RunPaths(recipe.run_dir)
     summaries = []
     for label, model_dir in resolve_models(recipe, models).items():
+        protocol, template = cfg.protocol, cfg.template
+        if label.startswith("rl-") and cfg.rl_models_protocol == "rl_template":
+            protocol, template = "rl_template", recipe.rl.template  # RL'd models answer in their RL template
         summaries.append(evaluate_model(
-            model_dir, cfg.benchmarks, paths.eval(label), protocol=cfg.protocol, template=cfg.template,
+            model_dir, cfg.benchmarks, paths.eval(label), protocol=protocol, template=template,
             shots=getattr(cfg, "shots", None), limit=cfg.limit, sampling=sampling_from_config(cfg),
             benchmark_dir=cfg.benchmark_dir, toy_cfg=recipe.toyworld, backend=cfg.backend, device=recipe.run.device,
             batch_size=cfg.batch_size, label=label, progress=progress,
         ))
     root = paths.root / "eval"
-    atomic_write_json(root / "summary.json", {"models": {s["model"]: s for s in summaries}})
-    table = format_table(summaries)
+    index = root / "summary.json"
+    merged = json.loads(index.read_text(encoding="utf-8")).get("models", {}) if index.is_file() else {}
+    merged.update({s["model"]: s for s in summaries})  # the pipeline evaluates one model per call
+    atomic_write_json(index, {"models": merged})
+    table = format_table(list(merged.values()))
     atomic_write_text(root / "table.md", table + "\n")
     if progress:
         print(table)
