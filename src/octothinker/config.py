@@ -276,6 +276,25 @@ class EvalConfig:
 
 
 @dataclass
+class RLVariantConfig:
+    """An extra RL run with its own init model and a few settings changed (e.g. template or length schedule)."""
+
+    init_from: str = ""  # a mid-training stage name or a directory
+    template: Optional[Literal["simple", "complex", "plain"]] = None
+    steps: Optional[int] = None
+    lr: Optional[float] = None
+    temperature: Optional[float] = None
+    max_response_tokens: Optional[int] = None
+    length_schedule: Optional[dict[int, int]] = None  # {} = a fixed maximum length
+    truncation: Optional[Literal["none", "penalty", "mask"]] = None
+    prompts_path: Optional[str] = None
+
+    def validate(self) -> None:
+        if not self.init_from:
+            raise ValueError("init_from: a variant needs the model it starts from (a stage name or a directory)")
+
+
+@dataclass
 class RLConfig:
     init_from: list[str] = field(default_factory=list)  # models to RL: stage names or directories
     template: Literal["simple", "complex", "plain"] = "simple"
@@ -312,6 +331,19 @@ class RLConfig:
     rollout_samples: int = 16  # rollouts saved to rollouts/step_<n>.jsonl each step
     precision: Literal["fp32", "bf16"] = "fp32"
     prompts_path: Optional[str] = None  # JSONL of {"question", "answer"} (default: the toy world's RL prompts)
+    variants: dict[str, RLVariantConfig] = field(default_factory=dict)  # extra runs: name -> init + changed settings
+
+    def runs(self) -> dict[str, tuple[str, "RLConfig"]]:
+        """Every RL run of the recipe: output name -> (init source, effective config without variants)."""
+        import dataclasses
+
+        base = dataclasses.replace(self, variants={})
+        out = {(Path(src).name if "/" in src else src): (src, base) for src in self.init_from}
+        for name, v in self.variants.items():
+            changes = {f.name: getattr(v, f.name) for f in dataclasses.fields(v)
+                       if f.name != "init_from" and getattr(v, f.name) is not None}
+            out[name] = (v.init_from, dataclasses.replace(base, **changes))
+        return out
 
     def validate(self) -> None:
         if self.group_size < 2:
@@ -334,6 +366,18 @@ class RLConfig:
                 raise ValueError(f"length_schedule.{step}: need step >= 0 and max tokens > 0, got {tokens}")
         if self.micro_batch_size < 0:
             raise ValueError(f"micro_batch_size: must be >= 0, got {self.micro_batch_size}")
+        plain = {(Path(src).name if "/" in src else src) for src in self.init_from}
+        for name in self.variants:
+            if name in plain:
+                raise ValueError(f"variants.{name}: clashes with the RL run of init_from entry {name!r}; rename the variant")
+            if not name or "/" in name or name.startswith("rl-"):
+                raise ValueError(f"variants.{name}: a variant name is a plain directory name (no '/', no 'rl-' prefix)")
+        for name, (_, cfg) in self.runs().items():
+            if name in self.variants:
+                try:
+                    cfg.validate()
+                except ValueError as exc:
+                    raise ValueError(f"variants.{name}.{exc}") from None
 
 
 TRACKING_SINKS = ("wandb", "trackio", "tensorboard")

@@ -54,10 +54,6 @@ def _train_tokens_per_s(recipe: Recipe) -> float:
     return max(300.0, 7_000.0 * (1_000_000 / max(params + 200_000, 1)) ** 0.8)
 
 
-def _rl_model_name(source: str) -> str:
-    return Path(source).name if "/" in source else source
-
-
 def plan(recipe: Recipe) -> list[Stage]:
     """The ordered stage list of a recipe, with dependencies, hashes and time estimates."""
     paths = RunPaths(recipe.run_dir)
@@ -78,14 +74,14 @@ def plan(recipe: Recipe) -> list[Stage]:
         cfg = {"stage": to_dict(st), "trainer": trainer_common, "model": to_dict(recipe.model), "seed": recipe.run.seed}
         stages.append(Stage("midtrain", name, deps, cfg, estimate_s=tokens / tps, output=paths.midtrain(name)))
     rl = recipe.rl
-    rl_tokens = rl.steps * rl.prompts_per_step * rl.group_size * rl.max_response_tokens
-    for src in rl.init_from:
-        name = _rl_model_name(src)
+    rl_runs = rl.runs()
+    for name, (src, run_cfg) in rl_runs.items():
         deps = [f"midtrain:{src}"] if src in recipe.midtrain.stages else []
-        cfg = {"rl": to_dict(rl), "source": src, "seed": recipe.run.seed}
+        cfg = {"rl": to_dict(run_cfg), "source": src, "seed": recipe.run.seed}
+        rl_tokens = run_cfg.steps * run_cfg.prompts_per_step * run_cfg.group_size * run_cfg.max_response_tokens
         stages.append(Stage("rl", name, deps, cfg, estimate_s=rl_tokens / 2500, output=paths.rl(name)))
     ev = recipe.eval
-    eval_models = ev.models or [*rl.init_from, *(f"rl-{_rl_model_name(s)}" for s in rl.init_from)]
+    eval_models = ev.models or list(dict.fromkeys([*(src for src, _ in rl_runs.values()), *(f"rl-{n}" for n in rl_runs)]))
     n_bench = len(ev.benchmarks) * (ev.limit or 200)
     for model in eval_models:
         if model.startswith("rl-") and f"rl:{model[3:]}" in {s.id for s in stages}:
@@ -94,7 +90,9 @@ def plan(recipe: Recipe) -> list[Stage]:
             deps = [f"midtrain:{model}"]
         else:
             deps = []
-        cfg = {"eval": to_dict(ev), "model": model, "toyworld": world, "rl_template": rl.template}
+        run = rl_runs.get(model[3:]) if model.startswith("rl-") else None
+        cfg = {"eval": to_dict(ev), "model": model, "toyworld": world,
+               "rl_template": run[1].template if run else rl.template}
         est = n_bench * ev.max_new_tokens * ev.n_samples / 2500
         stages.append(Stage("eval", model, deps, cfg, estimate_s=est, output=paths.eval(model)))
     stages.append(Stage("report", "report", [s.id for s in stages], {"report": to_dict(recipe.report)}, 5, paths.report))
@@ -150,7 +148,7 @@ def _runner(kind: str) -> Callable:
     if kind == "rl":
         from .rl.trainer import run_rl
 
-        return lambda r, s: run_rl(r, names=[s.config["source"]])
+        return lambda r, s: run_rl(r, names=[s.name])
     if kind == "eval":
         from .eval.runner import run_eval
 

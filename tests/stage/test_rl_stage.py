@@ -25,7 +25,8 @@ def test_rl_stage_end_to_end(tmp_path):
     assert main(["rl", str(path), "rl.lr=1e-4"]) == 0
     out = run / "rl" / "base"
     rows = read_jsonl(out / "metrics.jsonl")
-    assert [r["step"] for r in rows] == [1, 2] and [r["max_response_tokens"] for r in rows] == [6, 8]
-    assert "val/toy_gsm/accuracy" in rows[1] and "val/toy_gsm/response_len" in rows[1]
+    assert [r["step"] for r in rows] == [0, 1, 2] and [r.get("max_response_tokens") for r in rows] == [None, 6, 8]
+    assert "val/toy_gsm/accuracy" in rows[0] and "reward_mean" not in rows[0]  # the pre-RL point
+    assert "val/toy_gsm/accuracy" in rows[2] and "val/toy_gsm/response_len" in rows[2]
     assert (out / "step_1" / "config.json").is_file() and (out / "final" / "trainer_state" / "state.json").is_file()
     assert len(read_jsonl(out / "rollouts" / "step_2.jsonl")) == 4

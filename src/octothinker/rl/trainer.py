@@ -300,6 +300,10 @@ class RLTrainer:
         start = self.resume()
         if self.backend is not None and start:
             self.backend.sync_weights(self.model)
+        if start == 0:  # a fresh run: drop rows of an earlier attempt that saved no checkpoint
+            atomic_write_text(self.out / "metrics.jsonl", "")
+            if self.benchmarks and cfg.validate_every:  # the step-0 point: the policy before any update
+                append_jsonl(self.out / "metrics.jsonl", {"step": 0, **self.validate(0)})
         last = None
         for step in tqdm(range(start, cfg.steps), desc=f"rl {self.out.name}", unit="step", initial=start, total=cfg.steps):
             row = self.train_step(step)
@@ -355,7 +359,7 @@ def _load_policy(recipe, target: str):
 
     rp = RunPaths(recipe.run_dir)
     path = None
-    if rp.midtrain(target).is_dir():
+    if "/" not in target and "\\" not in target and rp.midtrain(target).is_dir():
         path, name = resolve_model_dir(rp.midtrain(target)), target
     elif Path(target).is_dir():
         path, name = resolve_model_dir(target), Path(target).name
@@ -375,28 +379,36 @@ def _load_policy(recipe, target: str):
 
 
 def run_rl(recipe, names: list[str] | None = None) -> Path:
-    """RL every init target of the recipe (or `names`) into runs/<run>/rl/<name>/; returns the rl dir."""
+    """RL every run of the recipe (init_from entries and variants), or those named by run name or init source."""
     from ..paths import RunPaths
 
-    cfg = recipe.rl
-    prompts = load_prompts(cfg.prompts_path) if cfg.prompts_path else None
-    if prompts is None:
-        from ..toyworld import rl_prompts
-
-        prompts = rl_prompts(recipe.toyworld)
-    benchmarks = {}
-    if cfg.validate_every:
-        from ..eval.benchmarks import load_benchmark
-
-        for b in cfg.validate_benchmarks or recipe.eval.benchmarks:
-            benchmarks[b] = load_benchmark(b, recipe.eval.benchmark_dir, cfg.validate_limit or None, recipe.toyworld)
+    runs = recipe.rl.runs() or {"base": ("base", recipe.rl)}
+    if names:
+        unknown = [n for n in names if n not in runs and n not in {src for src, _ in runs.values()}]
+        if unknown and not recipe.rl.variants:  # an ad-hoc target (`--only DIR`) with the recipe's settings
+            runs.update({(Path(n).name if "/" in n else n): (n, recipe.rl) for n in unknown})
+        elif unknown:
+            raise ValueError(f"rl: unknown run(s) {', '.join(unknown)}; this recipe has {', '.join(runs)}")
+        runs = {k: v for k, v in runs.items() if k in names or v[0] in names}
     rp = RunPaths(recipe.run_dir)
     device = _device(recipe.run.device)
-    for target in names or cfg.init_from or ["base"]:
-        model, tok, parent, name = _load_policy(recipe, target)
+    for out_name, (target, cfg) in runs.items():
+        prompts = load_prompts(cfg.prompts_path) if cfg.prompts_path else None
+        if prompts is None:
+            from ..toyworld import rl_prompts
+
+            prompts = rl_prompts(recipe.toyworld)
+        benchmarks = {}
+        if cfg.validate_every:
+            from ..eval.benchmarks import load_benchmark
+
+            for b in cfg.validate_benchmarks or recipe.eval.benchmarks:
+                benchmarks[b] = load_benchmark(b, recipe.eval.benchmark_dir, cfg.validate_limit or None, recipe.toyworld)
+        model, tok, parent, _ = _load_policy(recipe, target)
         model.to(device)
         lineage = {"parent": str(parent) if parent else None, "init": target, "template": cfg.template}
-        trainer = RLTrainer(cfg, model, tok, prompts, rp.rl(name), seed=recipe.run.seed, benchmarks=benchmarks, lineage=lineage)
+        trainer = RLTrainer(cfg, model, tok, prompts, rp.rl(out_name), seed=recipe.run.seed, benchmarks=benchmarks,
+                            lineage=lineage)
         if cfg.backend == "vllm" or (cfg.backend == "auto" and device == "cuda" and _has_vllm()):
             from .rollout import VLLMBackend
 

@@ -1,0 +1,50 @@
+"""rl.variants: extra RL runs with their own init model and changed settings (template, length schedule)."""
+import pytest
+
+from octothinker.config import recipe_from_dict
+from octothinker.configio import ConfigError
+from octothinker.pipeline import plan
+
+BASE = {
+    "data": {"sources": {"qa": {"kind": "toy", "corpus": "qa_short"}},
+             "mixtures": {"m": {"weights": {"qa": 1.0}, "tokens": 1000}}},
+    "midtrain": {"stages": {"long": {"mixture": "m"}}},
+}
+
+
+def _recipe(rl: dict):
+    return recipe_from_dict({**BASE, "rl": rl})
+
+
+def test_runs_merge_init_from_and_variants():
+    r = _recipe({"init_from": ["long"], "template": "simple", "length_schedule": {0: 8, 5: 16},
+                 "variants": {"long_complex": {"init_from": "long", "template": "complex"},
+                              "long_fixed": {"init_from": "long", "length_schedule": {}, "max_response_tokens": 16}}})
+    runs = r.rl.runs()
+    assert list(runs) == ["long", "long_complex", "long_fixed"]
+    assert runs["long"][1].template == "simple" and runs["long_complex"][1].template == "complex"
+    assert runs["long_complex"][1].length_schedule == {0: 8, 5: 16}  # unchanged settings are inherited
+    assert runs["long_fixed"][1].length_schedule == {} and runs["long_fixed"][1].max_response_tokens == 16
+    assert all(cfg.variants == {} for _, cfg in runs.values())
+
+
+def test_plan_has_one_rl_stage_per_run_and_evals_use_the_variant_template():
+    r = _recipe({"init_from": ["long"], "template": "simple",
+                 "variants": {"long_complex": {"init_from": "long", "template": "complex"}}})
+    stages = {s.id: s for s in plan(r)}
+    assert stages["rl:long_complex"].deps == ["midtrain:long"]
+    assert stages["rl:long_complex"].config["rl"]["template"] == "complex"
+    assert stages["eval:rl-long_complex"].config["rl_template"] == "complex"
+    assert stages["eval:rl-long"].config["rl_template"] == "simple"
+    assert stages["rl:long"].hash != stages["rl:long_complex"].hash
+
+
+@pytest.mark.parametrize("rl, needle", [
+    ({"init_from": ["long"], "variants": {"long": {"init_from": "long"}}}, "variants.long"),
+    ({"variants": {"v": {"template": "complex"}}}, "variants.v.init_from"),
+    ({"variants": {"v": {"init_from": "long", "templat": "complex"}}}, "templat"),
+    ({"variants": {"v": {"init_from": "long", "steps": 0}}}, "variants.v"),
+])
+def test_bad_variants_fail_naming_the_key(rl, needle):
+    with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
+        _recipe(rl)
