@@ -21,6 +21,7 @@ STAGE_CLIS = [
     "octothinker.report.cli",
     "octothinker.pipeline_cli",
     "octothinker.toyworld.cli",
+    "octothinker.experiment.cli",
 ]
 
 

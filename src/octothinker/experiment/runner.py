@@ -1,0 +1,161 @@
+"""`octothinker experiment`: run a recipe once per training seed through the pipeline, then write the findings.
+
+Layout: `<run.root>/<run.name>/` holds `seed_<s>/` (an ordinary run directory per seed, so `octothinker
+run`'s caching and resume apply: a rerun skips finished stages), `experiment.json` (seeds, scale, wall
+times, versions), `findings.json`, `findings.md` with its PNGs and a self-contained `index.html`.
+The toy world's seed stays as the recipe says (the world is fixed); only `run.seed` varies.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from .. import pipeline
+from ..config import Recipe
+from ..paths import atomic_write_bytes, atomic_write_json, atomic_write_text
+from .scale import scale_factors, scale_recipe
+
+__all__ = ["experiment_dir", "pending_estimate", "run_experiment", "scale_recipe", "seed_recipe", "write_findings"]
+
+
+def experiment_dir(recipe: Recipe) -> Path:
+    return Path(recipe.run.root) / recipe.run.name
+
+
+def seed_dir(exp_dir: Path, seed: int) -> Path:
+    return Path(exp_dir) / f"seed_{seed}"
+
+
+def seed_recipe(recipe: Recipe, seed: int, exp_dir: Path) -> Recipe:
+    """The recipe of one seed: run directory `<exp_dir>/seed_<seed>` and `run.seed = seed`; all else unchanged."""
+    run = dataclasses.replace(recipe.run, root=str(exp_dir), name=f"seed_{seed}", seed=int(seed))
+    return dataclasses.replace(recipe, run=run)
+
+
+def pending_estimate(recipe: Recipe) -> float:
+    """Estimated seconds of the stages `run_pipeline` would not skip (same rule as its dry-run plan)."""
+    state_path = Path(recipe.run_dir) / "pipeline.json"
+    state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.is_file() else {}
+    total = 0.0
+    for s in pipeline.plan(recipe):
+        prev = state.get(s.id, {})
+        if not (prev.get("hash") == s.hash and prev.get("status") == "done"):
+            total += s.estimate_s
+    return total
+
+
+def _compute_s(run_dir: Path) -> Optional[float]:
+    """Sum of the finished stages' wall times recorded in the seed's pipeline.json (across calls)."""
+    path = run_dir / "pipeline.json"
+    if not path.is_file():
+        return None
+    state = json.loads(path.read_text(encoding="utf-8"))
+    return round(sum(float(s.get("wall_s") or 0.0) for s in state.values() if s.get("status") == "done"), 2)
+
+
+def versions() -> dict:
+    """Package versions without importing them (the analysis side never imports torch)."""
+    out = {"python": sys.version.split()[0]}
+    for pkg in ("octothinker", "torch", "transformers", "matplotlib"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def _load_facts(exp_dir: Path) -> dict:
+    path = exp_dir / "experiment.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _fmt_s(seconds: float) -> str:
+    return pipeline._fmt_s(seconds)
+
+
+def run_experiment(recipe: Recipe, seeds: Optional[Sequence[int]] = None, scale: float = 1.0, dry_run: bool = False,
+                   analyze_only: bool = False, echo: Callable[[str], None] = print) -> Path:
+    """Run every seed's pipeline (unless `analyze_only`), then analyse and write the findings; returns the dir.
+
+    A seed whose pipeline fails stops the experiment with the pipeline's `StageFailed`; finished
+    stages and seeds are kept, so rerunning the same command resumes.
+    """
+    seeds = [int(s) for s in (seeds if seeds else recipe.experiment.seeds)]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds: need distinct seeds, got {seeds}")
+    factors = scale_factors(scale)
+    exp_dir = experiment_dir(recipe)
+    scaled = scale_recipe(recipe, scale)
+    per_seed = {s: seed_recipe(scaled, s, exp_dir) for s in seeds}
+    if dry_run:
+        total = 0.0
+        for i, (s, r) in enumerate(per_seed.items(), 1):
+            echo(f"== seed {s} ({i}/{len(seeds)}) ==")
+            pipeline.run_pipeline(r, dry_run=True, echo=echo)
+            total += pending_estimate(r)
+        echo(f"experiment {recipe.run.name!r}: {len(seeds)} seed(s), scale {scale:g} "
+             f"(data x{factors['data']:g}, RL steps x{factors['rl_steps']}, width x{factors['width']}); "
+             f"estimated work for all seeds: ~{_fmt_s(total)} (rough); outputs in {exp_dir}")
+        return exp_dir
+    facts = _load_facts(exp_dir)
+    if analyze_only:
+        if not exp_dir.is_dir():
+            raise FileNotFoundError(f"{exp_dir}: experiment directory not found (run the experiment first)")
+    else:
+        exp_dir.mkdir(parents=True, exist_ok=True)
+        facts.update(name=recipe.run.name, recipe=recipe.source, experiment_dir=str(exp_dir), seeds=seeds,
+                     scale=scale, scale_factors=factors, versions=versions())
+        runs = facts.setdefault("seed_runs", {})
+        t_all = time.time()
+        for i, (s, r) in enumerate(per_seed.items(), 1):
+            echo(f"== seed {s} ({i}/{len(seeds)}): {r.run_dir} ==")
+            runs[str(s)] = {"run_dir": str(r.run_dir), "status": "running", "started": time.time()}
+            atomic_write_json(exp_dir / "experiment.json", facts)
+            t0 = time.time()
+            try:
+                pipeline.run_pipeline(r, echo=echo)
+            except BaseException as exc:
+                status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+                runs[str(s)].update(status=status, wall_s=round(time.time() - t0, 2), error=str(exc).splitlines()[0],
+                                    compute_s=_compute_s(Path(r.run_dir)))
+                facts["total_wall_s"] = round(time.time() - t_all, 2)
+                atomic_write_json(exp_dir / "experiment.json", facts)
+                raise
+            runs[str(s)].update(status="done", wall_s=round(time.time() - t0, 2), compute_s=_compute_s(Path(r.run_dir)))
+            echo(f"== seed {s} done in {_fmt_s(runs[str(s)]['wall_s'])} ==")
+        facts["total_wall_s"] = round(time.time() - t_all, 2)
+        atomic_write_json(exp_dir / "experiment.json", facts)
+    facts.setdefault("experiment_dir", str(exp_dir))
+    facts.setdefault("recipe", recipe.source)
+    facts.setdefault("scale", scale)
+    facts.setdefault("versions", versions())
+    write_findings(recipe, exp_dir, seeds, facts)
+    echo(f"findings: {exp_dir / 'index.html'} and {exp_dir / 'findings.md'}")
+    return exp_dir
+
+
+def write_findings(recipe: Recipe, exp_dir: Path, seeds: Sequence[int], facts: dict) -> dict:
+    """Analyse the seed directories and write findings.json, findings.md (+ PNGs) and index.html."""
+    from .analysis import analyze
+    from .document import build_blocks, find_limits_text, render
+
+    seed_dirs = {s: seed_dir(exp_dir, s) for s in seeds}
+    result = analyze(recipe, seed_dirs)
+    facts = dict(facts, seeds=list(seeds))
+    computes = [facts.get("seed_runs", {}).get(str(s), {}).get("compute_s") for s in seeds]
+    if any(c is not None for c in computes):
+        facts["total_compute_s"] = round(sum(c for c in computes if c is not None), 2)
+    roots = tuple(Path(recipe.source).resolve().parents[1:2]) if recipe.source else ()  # recipes/x.yaml -> checkout
+    blocks = build_blocks(result, facts, f"OctoThinker findings: {recipe.run.name}", find_limits_text(roots))
+    html, md, pngs = render(blocks)
+    atomic_write_json(exp_dir / "findings.json", {**result, "facts": facts})
+    for name, png in pngs.items():
+        atomic_write_bytes(exp_dir / name, png)
+    atomic_write_text(exp_dir / "findings.md", md)
+    atomic_write_text(exp_dir / "index.html", html)
+    return result

@@ -1,0 +1,92 @@
+"""Across-seed statistics (pure, no numpy): mean, sample sd, Student-t 95% interval, and verdicts.
+
+A comparison's verdict comes from the interval of the per-seed differences d_s = metric(a, s) -
+metric(b, s): the paper's claim is reproduced when the whole interval lies on the claimed side of
+zero, not reproduced when it lies wholly on the other side, and inconclusive otherwise.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+# Two-sided 95% quantiles t(0.975, df) of Student's t for df = 1..30; larger df use the normal 1.96.
+T975 = {
+    1: 12.7062, 2: 4.3027, 3: 3.1824, 4: 2.7764, 5: 2.5706, 6: 2.4469, 7: 2.3646, 8: 2.3060, 9: 2.2622,
+    10: 2.2281, 11: 2.2010, 12: 2.1788, 13: 2.1604, 14: 2.1448, 15: 2.1314, 16: 2.1199, 17: 2.1098,
+    18: 2.1009, 19: 2.0930, 20: 2.0860, 21: 2.0796, 22: 2.0739, 23: 2.0687, 24: 2.0639, 25: 2.0595,
+    26: 2.0555, 27: 2.0518, 28: 2.0484, 29: 2.0452, 30: 2.0423,
+}
+Z975 = 1.96
+
+REPRODUCED = "reproduced"
+NOT_REPRODUCED = "not reproduced"
+INCONCLUSIVE = "inconclusive"
+MIXED = "mixed"
+MISSING = "missing"
+INCOMPLETE = "incomplete"
+
+
+def t975(df: int) -> float:
+    """The 97.5% quantile of Student's t with `df` degrees of freedom (normal 1.96 beyond df 30)."""
+    if df < 1:
+        raise ValueError(f"t975: degrees of freedom must be >= 1, got {df}")
+    return T975.get(df, Z975)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Mean, sample sd and 95% interval of the mean of n values; sd and interval are None when n < 2."""
+
+    n: int
+    mean: Optional[float]
+    sd: Optional[float]
+    low: Optional[float]
+    high: Optional[float]
+    note: str = ""
+
+
+def summarize(values: Sequence[float]) -> Summary:
+    """Mean with a two-sided 95% Student-t interval (mean +- t975(n-1) * sd / sqrt(n))."""
+    xs = [float(v) for v in values]
+    n = len(xs)
+    if n == 0:
+        return Summary(0, None, None, None, None, "no values")
+    mean = sum(xs) / n
+    if n == 1:
+        return Summary(1, mean, None, None, None, "one seed: no interval")
+    sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
+    half = t975(n - 1) * sd / math.sqrt(n)
+    return Summary(n, mean, sd, mean - half, mean + half)
+
+
+def comparison_verdict(diffs: Sequence[float], expect: str) -> str:
+    """Verdict of the claim "a is `expect` (greater/less) than b" from the per-seed differences a - b."""
+    if expect not in ("greater", "less"):
+        raise ValueError(f"expect: must be 'greater' or 'less', got {expect!r}")
+    s = summarize(diffs)
+    if s.n < 2:
+        return INCONCLUSIVE
+    above, below = s.low > 0, s.high < 0
+    if expect == "greater":
+        return REPRODUCED if above else NOT_REPRODUCED if below else INCONCLUSIVE
+    return REPRODUCED if below else NOT_REPRODUCED if above else INCONCLUSIVE
+
+
+def finding_verdict(verdicts: Sequence[str]) -> str:
+    """One verdict for a finding from its comparisons' verdicts.
+
+    All the same (reproduced / not reproduced / inconclusive) -> that verdict; any other mix ->
+    "mixed". Comparisons that could not be measured ("missing") make the finding "incomplete",
+    or "missing" when none was measured; a finding without comparisons is "inconclusive".
+    """
+    vs = list(verdicts)
+    if not vs:
+        return INCONCLUSIVE
+    if all(v == MISSING for v in vs):
+        return MISSING
+    if MISSING in vs:
+        return INCOMPLETE
+    if len(set(vs)) == 1:
+        return vs[0]
+    return MIXED

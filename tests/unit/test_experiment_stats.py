@@ -1,0 +1,80 @@
+"""Across-seed statistics: t quantiles, mean / sd / interval with exact values, verdict rules."""
+import math
+
+import pytest
+
+from octothinker.experiment import stats
+from octothinker.experiment.stats import comparison_verdict, finding_verdict, summarize, t975
+
+
+@pytest.mark.parametrize("df, q", [(1, 12.706), (2, 4.303), (3, 3.182), (4, 2.776), (5, 2.571), (9, 2.262),
+                                   (10, 2.228), (19, 2.093), (29, 2.045), (30, 2.042), (31, 1.96), (1000, 1.96)])
+def test_t_quantiles(df, q):
+    assert round(t975(df), 3) == q
+
+
+def test_t_table_decreases_to_normal():
+    qs = [t975(df) for df in range(1, 32)]
+    assert all(a > b for a, b in zip(qs, qs[1:])) and qs[-1] == 1.96
+    with pytest.raises(ValueError, match="degrees of freedom"):
+        t975(0)
+
+
+@pytest.mark.parametrize("values, mean, sd, low, high", [
+    # mean 2, sd 1, half-width 4.3027 / sqrt(3)
+    ([1.0, 2.0, 3.0], 2.0, 1.0, 2.0 - 4.3027 / math.sqrt(3), 2.0 + 4.3027 / math.sqrt(3)),
+    # two seeds: sd = |a - b| / sqrt(2); half-width 12.7062 * sd / sqrt(2) = 12.7062 * 2 / 2
+    ([4.0, 6.0], 5.0, math.sqrt(2.0), 5.0 - 12.7062, 5.0 + 12.7062),
+    # identical values: zero-width interval
+    ([7.0, 7.0, 7.0, 7.0], 7.0, 0.0, 7.0, 7.0),
+])
+def test_summarize_exact(values, mean, sd, low, high):
+    s = summarize(values)
+    assert s.n == len(values)
+    assert s.mean == pytest.approx(mean, abs=1e-12)
+    assert s.sd == pytest.approx(sd, abs=1e-12)
+    assert s.low == pytest.approx(low, abs=1e-9) and s.high == pytest.approx(high, abs=1e-9)
+
+
+def test_summarize_one_and_none():
+    one = summarize([3.5])
+    assert (one.n, one.mean, one.sd, one.low, one.high) == (1, 3.5, None, None, None)
+    assert "no interval" in one.note
+    empty = summarize([])
+    assert empty.n == 0 and empty.mean is None and empty.note == "no values"
+
+
+@pytest.mark.parametrize("diffs, expect, verdict", [
+    ([10.0, 12.0, 11.0], "greater", "reproduced"),
+    ([10.0, 12.0, 11.0], "less", "not reproduced"),
+    ([-10.0, -12.0, -11.0], "greater", "not reproduced"),
+    ([-10.0, -12.0, -11.0], "less", "reproduced"),
+    ([3.0, -4.0, 1.0], "greater", "inconclusive"),
+    ([3.0, -4.0, 1.0], "less", "inconclusive"),
+    ([5.0], "greater", "inconclusive"),  # one seed: no interval
+    ([], "less", "inconclusive"),
+    ([1.0, 9.0], "greater", "inconclusive"),  # mean 5 but t(0.975, 1) = 12.7 makes the interval [-45.8, 55.8]
+    ([0.0, 0.0, 0.0], "greater", "inconclusive"),  # interval [0, 0] is not above zero
+])
+def test_comparison_verdict(diffs, expect, verdict):
+    assert comparison_verdict(diffs, expect) == verdict
+
+
+def test_comparison_verdict_rejects_unknown_expect():
+    with pytest.raises(ValueError, match="expect"):
+        comparison_verdict([1.0, 2.0], "equal")
+
+
+@pytest.mark.parametrize("verdicts, out", [
+    (["reproduced", "reproduced"], "reproduced"),
+    (["not reproduced"], "not reproduced"),
+    (["inconclusive", "inconclusive"], "inconclusive"),
+    (["reproduced", "inconclusive"], "mixed"),
+    (["reproduced", "not reproduced"], "mixed"),
+    (["reproduced", "missing"], "incomplete"),
+    (["missing", "missing"], "missing"),
+    ([], "inconclusive"),
+])
+def test_finding_verdict(verdicts, out):
+    assert finding_verdict(verdicts) == out
+    assert out in (stats.REPRODUCED, stats.NOT_REPRODUCED, stats.INCONCLUSIVE, stats.MIXED, stats.INCOMPLETE, stats.MISSING)
