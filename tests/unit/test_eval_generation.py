@@ -5,11 +5,12 @@ import torch
 from octothinker.config import ModelConfig
 from octothinker.data.tokenizer import train_toy_tokenizer
 from octothinker.eval import generation
-from octothinker.eval.backends import Sampling, choose_backend, vllm_installed, vllm_sampling_kwargs
+from octothinker.eval.backends import choose_backend, vllm_installed
 from octothinker.eval.generation import Completion, generate
 from octothinker.model import sampling
 from octothinker.model.build import build_model
 from octothinker.model.sampling import sample
+from octothinker.model.vllm_engine import vllm_sampling_kwargs
 
 PROMPTS = ["Question: 1 + 2?\nAnswer:", "Question: what is 3 + 4 + 5 times 2?\nAnswer:", "Hi"]
 
@@ -35,12 +36,12 @@ def test_generate_reexports_the_helpers_eval_uses():
 
 
 def test_vllm_sampling_mapping():
-    greedy = vllm_sampling_kwargs(Sampling(max_new_tokens=1024, temperature=0.0, top_p=0.9, n=1, seed=3, stop=("\n\nQ:",)))
+    greedy = vllm_sampling_kwargs(1, 1024, 0.0, 0.9, ("\n\nQ:",), 3)
     assert greedy == {"n": 1, "temperature": 0.0, "top_p": 1.0, "max_tokens": 1024, "stop": ["\n\nQ:"], "seed": 3,
-                      "skip_special_tokens": True}
-    sampled = vllm_sampling_kwargs(Sampling(max_new_tokens=64, temperature=0.6, top_p=0.95, n=16))
+                      "include_stop_str_in_output": False, "skip_special_tokens": True}
+    sampled = vllm_sampling_kwargs(16, 64, 0.6, 0.95, (), 0)
     assert (sampled["n"], sampled["temperature"], sampled["top_p"], sampled["max_tokens"], sampled["stop"]) == (
-        16, 0.6, 0.95, 64, None)
+        16, 0.6, 0.95, 64, [])
     if vllm_installed():
         from vllm import SamplingParams
 

@@ -3,7 +3,8 @@ import pytest
 
 from octothinker.rl import metrics as M
 from octothinker.rl.rewards import combine_rewards
-from octothinker.rl.rollout import max_tokens_at, vllm_sampling_kwargs
+from octothinker.model.vllm_engine import vllm_sampling_kwargs
+from octothinker.rl.rollout import max_tokens_at
 from octothinker.rl.templates import TEMPLATES, format_ok, render, stop_strings
 
 
@@ -89,6 +90,7 @@ def test_text_flags_and_summary():
 def test_vllm_sampling_kwargs():
     kw = vllm_sampling_kwargs(16, 4096, 1.0, 0.95, ["\n\nQuestion:"], 7)
     assert kw == {"n": 16, "max_tokens": 4096, "temperature": 1.0, "top_p": 0.95, "stop": ["\n\nQuestion:"],
-                  "include_stop_str_in_output": False, "skip_special_tokens": True, "detokenize": True, "seed": 7}
+                  "include_stop_str_in_output": False, "skip_special_tokens": True, "seed": 7}
     greedy = vllm_sampling_kwargs(1, 8, 0.0, 0.5, None, None)
-    assert greedy["top_p"] == 1.0 and "seed" not in greedy and greedy["stop"] == []
+    assert greedy["top_p"] == 1.0 and greedy["temperature"] == 0.0 and "seed" not in greedy and greedy["stop"] == []
+    assert vllm_sampling_kwargs(1, 8, -1.0, 0.5)["temperature"] == 0.0

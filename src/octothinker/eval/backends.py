@@ -1,8 +1,8 @@
 """Generation backends for evaluation: HF (`eval.generation.generate`, CPU or GPU) and vLLM (GPU).
 
 Both take the same `Sampling` settings and prompts and return one list of `Completion` per
-prompt. vLLM is imported only when chosen; `vllm_sampling_kwargs` is the pure mapping from our
-settings to `vllm.SamplingParams` fields, tested without vLLM installed.
+prompt. The vLLM backend is a thin adapter over `octothinker.model.vllm_engine.VLLMEngine` (shared
+with RL, which also owns the settings mapping); vLLM is imported only when that backend is built.
 """
 from __future__ import annotations
 
@@ -29,20 +29,6 @@ class Sampling:
     def key(self) -> str:
         """Short stable hash of the settings (part of the generation cache key)."""
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
-
-
-def vllm_sampling_kwargs(s: Sampling) -> dict:
-    """`vllm.SamplingParams(**kwargs)` for our settings: greedy is temperature 0 with top_p 1."""
-    greedy = s.temperature <= 0
-    return {
-        "n": s.n,
-        "temperature": 0.0 if greedy else float(s.temperature),
-        "top_p": 1.0 if greedy else float(s.top_p),
-        "max_tokens": s.max_new_tokens,
-        "stop": list(s.stop) or None,
-        "seed": s.seed,
-        "skip_special_tokens": True,
-    }
 
 
 def cuda_available() -> bool:
@@ -103,19 +89,21 @@ class HFBackend:
 
 
 class VLLMBackend:
-    """vLLM engine over the same model directory (GPU only)."""
+    """vLLM over the same model directory (GPU only): `VLLMEngine` outputs as `Completion`s.
+
+    Evaluation has the GPU to itself, so the engine may take most of its memory (vLLM's own default).
+    """
 
     name = "vllm"
 
-    def __init__(self, model_dir: str | Path, seed: int = 0):
-        from vllm import LLM
+    def __init__(self, model_dir: str | Path, seed: int = 0, gpu_memory_utilization: float = 0.9):
+        from ..model.vllm_engine import VLLMEngine
 
-        self.llm = LLM(model=str(model_dir), seed=seed)
+        self.engine = VLLMEngine(str(model_dir), seed=seed, gpu_memory_utilization=gpu_memory_utilization)
 
     def generate(self, prompts: Sequence[str], s: Sampling) -> list[list[Completion]]:
-        from vllm import SamplingParams
-
-        outs = self.llm.generate(list(prompts), SamplingParams(**vllm_sampling_kwargs(s)), use_tqdm=False)
+        outs = self.engine.generate(prompts, n=s.n, max_tokens=s.max_new_tokens, temperature=s.temperature,
+                                    top_p=s.top_p, stop=list(s.stop), seed=s.seed)
         result = []
         for out in outs:
             comps = []

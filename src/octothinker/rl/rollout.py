@@ -2,7 +2,7 @@
 
 `sample` lays the shared KV-cache sampler's output (`octothinker.model.sampling`) out group by
 group, so the trainer scores exactly the sampled ids (no re-tokenisation). `VLLMBackend` does the
-same on a GPU through vLLM.
+same on a GPU, as a thin adapter over the shared `octothinker.model.vllm_engine.VLLMEngine`.
 """
 from __future__ import annotations
 
@@ -53,54 +53,24 @@ def sample(
                     [s.truncated for s in flat])
 
 
-def vllm_sampling_kwargs(
-    n: int, max_tokens: int, temperature: float, top_p: float, stop: list[str] | None, seed: int | None
-) -> dict:
-    """Keyword arguments for `vllm.SamplingParams` that match `sample`'s settings (pure, testable without vLLM)."""
-    kwargs = {
-        "n": n,
-        "max_tokens": max_tokens,
-        "temperature": temperature,
-        "top_p": top_p,
-        "stop": list(stop or []),
-        "include_stop_str_in_output": False,
-        "skip_special_tokens": True,
-        "detokenize": True,
-    }
-    if seed is not None:
-        kwargs["seed"] = seed
-    if temperature == 0:
-        kwargs["top_p"] = 1.0
-    return kwargs
-
-
 class VLLMBackend:
-    """Sampling through vLLM on a GPU; the policy's weights are pushed into the engine after each update."""
+    """Sampling through vLLM on a GPU (`VLLMEngine` outputs as `Rollouts`); the policy's weights are pushed
+    into the engine after each update. The engine shares the GPU with training, hence its memory cap."""
 
     def __init__(self, model_dir: str, gpu_memory_utilization: float = 0.4, dtype: str = "bfloat16"):
-        try:
-            from vllm import LLM
-        except ImportError as exc:
-            raise RuntimeError("rl.backend=vllm needs the `vllm` package and a CUDA GPU") from exc
-        self.llm = LLM(model=model_dir, gpu_memory_utilization=gpu_memory_utilization, dtype=dtype, enable_prefix_caching=True)
+        from ..model.vllm_engine import VLLMEngine
+
+        self.engine = VLLMEngine(model_dir, gpu_memory_utilization=gpu_memory_utilization, dtype=dtype,
+                                 prefix_caching=True)
 
     def sync_weights(self, model) -> None:
         """Load the policy's current parameters into the engine's model (in place, no reload)."""
-        state = [(k, v.detach()) for k, v in model.state_dict().items()]
-        engine = self.llm.llm_engine
-        executor = getattr(engine, "model_executor", None)
-        if executor is not None and hasattr(executor, "driver_worker"):
-            executor.driver_worker.model_runner.model.load_weights(state)
-        else:
-            self.llm.collective_rpc(lambda worker: worker.model_runner.model.load_weights(state))
-        if hasattr(self.llm, "reset_prefix_cache"):
-            self.llm.reset_prefix_cache()
+        self.engine.sync_weights(model)
 
     def sample(self, tokenizer, prompts, n, max_new_tokens, temperature, top_p, stop, seed) -> Rollouts:
-        from vllm import SamplingParams
-
-        params = SamplingParams(**vllm_sampling_kwargs(n, max_new_tokens, temperature, top_p, stop, seed))
-        outs = self.llm.generate(prompts, params, use_tqdm=False)
+        """`n` rollouts per prompt, group by group; `tokenizer` is unused (vLLM returns ids and text)."""
+        outs = self.engine.generate(prompts, n=n, max_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+                                    stop=stop, seed=seed)
         prompt_ids, response_ids, texts, truncated = [], [], [], []
         for out in outs:
             for comp in out.outputs:
