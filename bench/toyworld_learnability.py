@@ -98,12 +98,13 @@ def main() -> None:
     ap.add_argument("--show", type=int, default=2, help="print this many final generations per benchmark")
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--no-restate", action="store_true", help="bare equations instead of restated steps in the CoT")
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = ToyWorldConfig(seed=args.seed)
+    cfg = ToyWorldConfig(seed=args.seed, restate_steps=not args.no_restate)
     sample = [record_text(r) for name in CORPORA for r in corpus(name, cfg, 500)]
     tok = train_toy_tokenizer(sample, vocab_size=384)
     t0 = time.time()

@@ -41,6 +41,7 @@ class ToyWorldConfig:
     rl_prompts: int = 2000
     benchmark_frac: float = 0.1  # share of canonical problem keys reserved for the benchmarks
     rl_frac: float = 0.1  # share reserved for RL prompts; the rest is the training split
+    restate_steps: bool = False  # CoT repeats each step's sentence before its equation (a local copy tiny models learn)
 
     def validate(self) -> None:
         for name in ("general_docs", "math_web_docs", "qa_docs", "instruct_docs", "benchmark_size", "rl_prompts"):
@@ -405,6 +406,47 @@ class ReportConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
+EXPERIMENT_METRICS = ("rl_accuracy", "rl_gain", "rl_length", "rl_truncation", "rl_peak_drop", "fewshot_accuracy")
+
+
+@dataclass
+class ComparisonConfig:
+    """One measured contrast of a finding: metric(a) - metric(b) per seed, claimed `expect` than zero."""
+
+    a: str = ""  # an RL run name (rl_* metrics) or a model/stage name (fewshot_accuracy)
+    b: str = ""
+    metric: Literal["rl_accuracy", "rl_gain", "rl_length", "rl_truncation", "rl_peak_drop", "fewshot_accuracy"] = "rl_accuracy"
+    expect: Literal["greater", "less"] = "greater"  # the paper's claim: metric(a) is greater / less than metric(b)
+    benchmark: str = "avg"  # a benchmark name, or avg over the validated/evaluated benchmarks
+    label: str = ""
+
+    def validate(self) -> None:
+        if not self.a or not self.b:
+            raise ValueError("a/b: a comparison needs both arms named")
+
+
+@dataclass
+class FindingConfig:
+    """A claim of the paper and the comparisons that test it in the toy world."""
+
+    title: str = ""
+    claim: str = ""
+    comparisons: list[ComparisonConfig] = field(default_factory=list)
+    curves: list[str] = field(default_factory=list)  # RL runs whose curves are plotted together
+
+
+@dataclass
+class ExperimentConfig:
+    """`octothinker experiment`: the recipe run once per seed, then each finding measured across seeds."""
+
+    seeds: list[int] = field(default_factory=lambda: [0])
+    findings: dict[str, FindingConfig] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds: need distinct seeds, got {self.seeds}")
+
+
 @dataclass
 class Recipe:
     run: RunConfig = field(default_factory=RunConfig)
@@ -416,6 +458,7 @@ class Recipe:
     eval: EvalConfig = field(default_factory=EvalConfig)
     rl: RLConfig = field(default_factory=RLConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
     source: Optional[str] = None  # the recipe file it came from (set by the loader)
 
     def validate(self) -> None:
@@ -425,6 +468,20 @@ class Recipe:
                     f"midtrain.stages.{name}.mixture: unknown mixture {st.mixture!r}; declared: "
                     f"{', '.join(sorted(self.data.mixtures)) or '(none)'}"
                 )
+        rl_runs = set(self.rl.runs())
+        models = set(self.midtrain.stages) | {f"rl-{n}" for n in rl_runs} | {"base"}
+        for fname, finding in self.experiment.findings.items():
+            for name in finding.curves:
+                if name not in rl_runs:
+                    raise ValueError(f"experiment.findings.{fname}.curves: {name!r} is not an RL run of this recipe "
+                                     f"({', '.join(sorted(rl_runs)) or 'none'})")
+            for i, c in enumerate(finding.comparisons):
+                known = models if c.metric == "fewshot_accuracy" else rl_runs
+                for arm in (c.a, c.b):
+                    if arm not in known:
+                        raise ValueError(f"experiment.findings.{fname}.comparisons[{i}]: {arm!r} is not a "
+                                         f"{'model' if c.metric == 'fewshot_accuracy' else 'RL run'} of this recipe "
+                                         f"({', '.join(sorted(known)) or 'none'})")
 
     @property
     def run_dir(self) -> Path:

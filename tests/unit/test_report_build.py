@@ -64,3 +64,18 @@ def test_report_never_imports_torch_or_transformers():
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_rl_effect_table_compares_first_and_last_validation_point():
+    from pathlib import Path
+
+    from octothinker.report.collect import RLRun, RunData
+    from octothinker.report.document import DASH, rl_effect_table
+
+    data = RunData(root=Path("."), name="r", rl={
+        "short": RLRun("short", validation={"toy_gsm": {"step": [0, 5, 10], "accuracy": [30.0, 35.0, 40.0], "length": [9, 9, 9]}}),
+        "base": RLRun("base", validation={"toy_gsm": {"step": [10], "accuracy": [0.0], "length": [0]}}),
+    })
+    header, rows = rl_effect_table(data)
+    assert header == ["RL run", "toy_gsm"]
+    assert rows == [["base", DASH], ["short", "30.0 → 40.0 (+10.0) @ 0→10"]]

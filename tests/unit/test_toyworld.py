@@ -1,6 +1,7 @@
 """Toy world: determinism, corpus schemas and content, difficulty grading, split disjointness."""
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 
@@ -121,11 +122,16 @@ def test_general_has_no_math():
         assert not re.search(r"[0-9=\\]", rec["text"]), rec["text"]
 
 
-def test_qa_short_answer_is_gold_and_every_step_correct():
-    for rec in corpus("qa_short", SMALL):
+@pytest.mark.parametrize("restate", [False, True])
+def test_qa_short_answer_is_gold_and_every_step_correct(restate):
+    for rec in corpus("qa_short", dataclasses.replace(SMALL, restate_steps=restate)):
         lines = rec["solution"].splitlines()
         eqs = _equations(rec["solution"])
-        assert len(eqs) == len(lines) - 1 and all(_check(*e) for e in eqs)
+        assert len(eqs) == len(lines) - 1 - restate and all(_check(*e) for e in eqs)
+        if restate:  # the start sentence, then each step's sentence before its equation
+            sentences = re.split(r"(?<=[.?]) ", rec["problem"])
+            assert lines[0] == sentences[0]
+            assert [ln.split(":")[0] for ln in lines[1:-1]] == [x.rstrip(".") for x in sentences[1:-1]]
         assert all(eqs[i][3] == eqs[i + 1][0] for i in range(len(eqs) - 1))  # a running chain
         assert lines[-1] == f"The answer is \\boxed{{{eqs[-1][3]}}}."
         nums = [int(x) for x in re.findall(r"\d+", rec["problem"])]
@@ -224,7 +230,7 @@ def test_check_disjoint_reports_zero_key_overlap():
     rep = check_disjoint(SMALL)
     assert rep["ok"] and not any(rep["overlap"].values())
     assert rep["corpora"]["qa_short"]["parsed_key_mismatches"] == 0
-    assert rep["corpora"]["qa_short"]["distinct_keys"] > 50 and rep["keys"]["rl"] == SMALL.rl_prompts
+    assert rep["corpora"]["qa_short"]["distinct_keys"] > 50 and 0 < rep["keys"]["rl"] <= SMALL.rl_prompts
     assert rep["corpora"]["general"]["problems"] == 0
 
 

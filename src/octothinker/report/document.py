@@ -67,6 +67,24 @@ def final_validation_table(data: RunData) -> tuple[list, list]:
     return ["RL run"] + benches + ["average"], rows
 
 
+def rl_effect_table(data: RunData) -> tuple[list, list]:
+    """Per RL run and benchmark: validation accuracy at the first point (step 0 = before RL), the last, and the
+    change -- the like-for-like RL effect (same template, problems and decoding at both ends)."""
+    benches = sorted({b for rl in data.rl.values() for b in rl.validation})
+    rows = []
+    for name, rl in sorted(data.rl.items()):
+        cells = []
+        for b in benches:
+            v = rl.validation.get(b)
+            if not v or len(v["accuracy"]) < 2:
+                cells.append(DASH)
+                continue
+            first, last = v["accuracy"][0], v["accuracy"][-1]
+            cells.append(f"{fmt(first)} → {fmt(last)} ({last - first:+.1f}) @ {int(v['step'][0])}→{int(v['step'][-1])}")
+        rows.append([name] + cells)
+    return ["RL run"] + benches, rows
+
+
 def _lineage_blocks(data: RunData) -> list:
     items = tree(data.nodes)
     if not items:
@@ -119,6 +137,12 @@ def _results_blocks(data: RunData) -> list:
         out.append(("table", *results_table(base, "mean_tokens", 0)))
     else:
         out.append(("p", NOT_RUN.format(what="few-shot eval summary.json", where="eval/")))
+    if any(len(v["accuracy"]) > 1 for r in data.rl.values() for v in r.validation.values()):
+        out.append(("h", 3, "RL effect on validation (accuracy %, first → last validation point)"))
+        out.append(("p", "Both ends use the RL template, greedy decoding and the same problems, so the change is "
+                         "the RL effect. The tables around it mix protocols: few-shot before RL, the zero-shot RL "
+                         "template after."))
+        out.append(("table", *rl_effect_table(data)))
     out.append(("h", 3, "After RL (accuracy %)"))
     if rl:
         out.append(("table", *results_table(rl)))

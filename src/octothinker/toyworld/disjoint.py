@@ -11,7 +11,7 @@ from ..config import ToyWorldConfig
 from .world import BENCHMARKS, CORPORA, benchmark, corpus_items, rl_prompts
 
 _WORD = re.compile(r"\w+")
-_EQUATION = re.compile(r"^(\d+) ([+\-*]) (\d+) = (\d+)$", re.M)
+_EQUATION = re.compile(r"^(?:[^\n:]*: )?(\d+) ([+\-*]) (\d+) = (\d+)$", re.M)  # optional restated step
 
 
 def record_text(rec: dict) -> str:

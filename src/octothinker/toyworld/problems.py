@@ -199,13 +199,13 @@ def step_sentence(rng: random.Random, cast: Cast, op: str, k: int) -> str:
 BARE_SHARE = 0.3  # share of questions written as a bare procedure (the shortest form)
 
 
-def render_question(rng: random.Random, p: Problem, cast: Cast | None = None) -> str:
-    """Natural-language question for a problem: a short story (most often) or a bare procedure."""
+def question_parts(rng: random.Random, p: Problem, cast: Cast | None = None) -> list[str]:
+    """The sentences of a question: the start, one per step, then the ask (a story or a bare procedure)."""
     if cast is None and rng.random() < BARE_SHARE:
         parts = [rng.choice(L.BARE_START).format(n=p.start)]
         parts += [rng.choice(L.BARE_OPS[op]).format(k=k) for op, k in p.steps]
         parts.append(rng.choice(L.BARE_QUESTION))
-        return " ".join(parts)
+        return parts
     cast = cast or Cast.draw(rng, L.PROBLEM_PEOPLE, L.PROBLEM_OBJECTS)
     start = cast.fields(n=p.start)
     if p.start == 1:
@@ -213,9 +213,25 @@ def render_question(rng: random.Random, p: Problem, cast: Cast | None = None) ->
     parts = [rng.choice(L.START).format(**start)]
     parts += [step_sentence(rng, cast, op, k) for op, k in p.steps]
     parts.append(rng.choice(L.QUESTION).format(**cast.fields()))
-    return " ".join(parts)
+    return parts
 
 
-def short_solution(p: Problem) -> str:
-    """Concise chain of thought: one equation per line, then the boxed answer."""
-    return "\n".join(p.equations() + [f"The answer is \\boxed{{{p.answer}}}."])
+def render_question(rng: random.Random, p: Problem, cast: Cast | None = None) -> str:
+    """Natural-language question for a problem: a short story (most often) or a bare procedure."""
+    return " ".join(question_parts(rng, p, cast))
+
+
+def restated_steps(p: Problem, parts: list[str]) -> list[str]:
+    """One line per step that repeats the step's sentence before its equation ("She finds 6 more: 9 + 6 = 15").
+
+    Repeating the question sentence by sentence keeps every copy local, which tiny models learn far faster
+    than fetching the k-th operand from the question.
+    """
+    return [f"{sentence.rstrip('.')}: {eq}" for sentence, eq in zip(parts[1 : 1 + len(p.steps)], p.equations())]
+
+
+def short_solution(p: Problem, parts: list[str] | None = None) -> str:
+    """Concise chain of thought, then the boxed answer: with the question's `parts`, the start sentence and each
+    step restated before its equation; without, one bare equation per line."""
+    lines = [parts[0], *restated_steps(p, parts)] if parts else p.equations()
+    return "\n".join(lines + [f"The answer is \\boxed{{{p.answer}}}."])

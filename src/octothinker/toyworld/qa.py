@@ -10,15 +10,16 @@ from __future__ import annotations
 import random
 
 from . import lexicon as L
-from .problems import Problem, render_question, short_solution
+from .problems import Problem, question_parts, render_question, short_solution
 from .web import ProblemSource, _world_fields
 
 REFLECT = ["Wait, let me verify", "Let me double-check", "Hmm, let me check that again"]
 
 
-def qa_short_doc(rng: random.Random, draw: ProblemSource) -> tuple[dict, list[str]]:
+def qa_short_doc(rng: random.Random, draw: ProblemSource, restate: bool = False) -> tuple[dict, list[str]]:
     p = draw()
-    return {"problem": render_question(rng, p), "solution": short_solution(p)}, [p.key]
+    parts = question_parts(rng, p)
+    return {"problem": " ".join(parts), "solution": short_solution(p, parts if restate else None)}, [p.key]
 
 
 def _inverse(a: int, op: str, k: int, c: int) -> str:
@@ -40,14 +41,19 @@ _NARRATE = {"+": ["Adding {k}: {eq}.", "Then {k} more: {eq}."],
             "*": ["Multiplying by {k}: {eq}.", "Then {k} times as many: {eq}."]}
 
 
-def long_solution(rng: random.Random, p: Problem) -> str:
-    """`<think>` with exploration, step checks and an occasional corrected slip, then the boxed answer."""
+def long_solution(rng: random.Random, p: Problem, parts: list[str] | None = None) -> str:
+    """`<think>` with exploration, step checks and an occasional corrected slip, then the boxed answer.
+
+    With the question's `parts`, each step's sentence is repeated before its narration (as in the short CoT).
+    """
     lines = ["<think>", rng.choice(_OPENERS), f"The starting amount is {p.start}."]
     if rng.random() < 0.5:
         lines.append(rng.choice(_EXPLORE))
     vals = p.values()
     for i, (op, k) in enumerate(p.steps):
         a, c = vals[i], vals[i + 1]
+        if parts:
+            lines.append(parts[1 + i])
         if rng.random() < 0.15:
             bad = c + rng.choice([-2, -1, 1, 2] if c >= 2 else [1, 2])
             lines.append(rng.choice(_NARRATE[op]).format(k=k, eq=f"{a} {op} {k} = {bad}"))
@@ -64,9 +70,10 @@ def long_solution(rng: random.Random, p: Problem) -> str:
     return "\n".join(lines)
 
 
-def qa_long_doc(rng: random.Random, draw: ProblemSource) -> tuple[dict, list[str]]:
+def qa_long_doc(rng: random.Random, draw: ProblemSource, restate: bool = False) -> tuple[dict, list[str]]:
     p = draw()
-    return {"problem": render_question(rng, p), "solution": long_solution(rng, p)}, [p.key]
+    parts = question_parts(rng, p)
+    return {"problem": " ".join(parts), "solution": long_solution(rng, p, parts if restate else None)}, [p.key]
 
 
 # ----------------------------------------------------------------------------- instruct
@@ -82,14 +89,15 @@ def _two_sentences(rng: random.Random) -> str:
             f"Every day at {f['place']}, {f['p']} shows them to {f['friend']}.")
 
 
-def _chat_task(rng: random.Random, draw: ProblemSource) -> tuple[str, str, list[str]]:
+def _chat_task(rng: random.Random, draw: ProblemSource, restate: bool = False) -> tuple[str, str, list[str]]:
     """One (user, assistant, problem keys) exchange; math or a formatting instruction."""
     kind = rng.choice(["boxed", "boxed", "number", "sentences", "list", "lower", "title"])
     if kind in ("boxed", "number"):
         p = draw()
-        q = render_question(rng, p)
+        parts = question_parts(rng, p)
+        q = " ".join(parts)
         if kind == "boxed":
-            return f"{q}\n{rng.choice(_BOXED_ASKS)}", short_solution(p), [p.key]
+            return f"{q}\n{rng.choice(_BOXED_ASKS)}", short_solution(p, parts if restate else None), [p.key]
         return f"{q}\nReply with only the number.", str(p.answer), [p.key]
     f = _world_fields(rng)
     if kind == "sentences":
@@ -105,10 +113,10 @@ def _chat_task(rng: random.Random, draw: ProblemSource) -> tuple[str, str, list[
             f"{f['name']} AT {f['place']}".upper(), [])
 
 
-def instruct_doc(rng: random.Random, draw: ProblemSource) -> tuple[dict, list[str]]:
+def instruct_doc(rng: random.Random, draw: ProblemSource, restate: bool = False) -> tuple[dict, list[str]]:
     messages, keys = [], []
     for _ in range(1 if rng.random() < 0.7 else 2):
-        user, assistant, k = _chat_task(rng, draw)
+        user, assistant, k = _chat_task(rng, draw, restate)
         messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
         keys += k
     return {"messages": messages}, keys

@@ -9,7 +9,7 @@ import random
 from typing import Iterator
 
 from ..config import ToyWorldConfig
-from .problems import TRAIN_MIX, Mix, Problem, draw_problems, render_question, short_solution
+from .problems import TRAIN_MIX, Mix, Problem, draw_problems, question_parts, render_question, short_solution
 from .qa import instruct_doc, qa_long_doc, qa_short_doc
 from .web import general_doc, math_hq_doc, math_lq_doc
 
@@ -36,7 +36,9 @@ BENCHMARK_MIX = {
     "toy_math": Mix({3: 1.0}, {"small": 0.5, "medium": 0.5}),
     "toy_olympiad": Mix({4: 0.5, 5: 0.5}, {"medium": 0.3, "large": 0.7}),
 }
-RL_MIX = Mix({1: 0.15, 2: 0.35, 3: 0.25, 4: 0.15, 5: 0.1}, {"small": 0.6, "medium": 0.25, "large": 0.15})
+# RL prompts lean to what a mid-trained toy model can sometimes solve (as MATH8K is for a 3B model): a prompt
+# whose rollouts are all wrong gives GRPO no signal.
+RL_MIX = Mix({1: 0.3, 2: 0.35, 3: 0.2, 4: 0.15}, {"small": 0.75, "medium": 0.25})
 FEWSHOT_MIX = Mix({1: 0.3, 2: 0.4, 3: 0.3}, {"small": 1.0})
 
 
@@ -63,8 +65,9 @@ def corpus_items(name: str, cfg: ToyWorldConfig, n_docs: int | None = None) -> I
         return
     draw = _train_source(cfg, _rng(cfg, name + ":problems"))
     build = _BUILDERS[name]
+    kwargs = {"restate": cfg.restate_steps} if name in ("qa_short", "qa_long", "instruct") else {}
     for _ in range(n):
-        rec, keys = build(rng, draw)
+        rec, keys = build(rng, draw, **kwargs)
         yield (rec if isinstance(rec, dict) else {"text": rec}), keys
 
 
@@ -96,10 +99,14 @@ def benchmark(name: str, cfg: ToyWorldConfig) -> list[dict]:
 
 
 def rl_prompts(cfg: ToyWorldConfig) -> list[dict]:
-    """RL prompts of mixed levels from the rl split (the MATH8K stand-in)."""
+    """RL prompts of mixed levels from the rl split (the MATH8K stand-in), distributed as `RL_MIX`.
+
+    Keys may repeat (with other wording): the split holds only a few dozen 1-step and a few hundred 2-step
+    small-number keys, so demanding distinct keys would fill the set with the long chains a toy model cannot
+    solve and leave GRPO without signal.
+    """
     rng = _rng(cfg, "rl")
-    probs = list(draw_problems(rng, RL_MIX, "rl", cfg.seed, cfg.benchmark_frac, cfg.rl_frac, n=cfg.rl_prompts,
-                               unique=True))
+    probs = list(draw_problems(rng, RL_MIX, "rl", cfg.seed, cfg.benchmark_frac, cfg.rl_frac, n=cfg.rl_prompts))
     return _records(probs, _rng(cfg, "rl:text"), "rl")
 
 
@@ -107,5 +114,9 @@ def fewshot_exemplars(k: int, cfg: ToyWorldConfig) -> list[dict]:
     """`k` worked train-split problems `{"question","solution","answer"}` for few-shot prompts."""
     rng = _rng(cfg, "fewshot")
     probs = draw_problems(rng, FEWSHOT_MIX, "train", cfg.seed, cfg.benchmark_frac, cfg.rl_frac, n=k, unique=True)
-    return [{"question": render_question(rng, p), "solution": short_solution(p), "answer": str(p.answer)}
-            for p in probs]
+    out = []
+    for p in probs:
+        parts = question_parts(rng, p)
+        out.append({"question": " ".join(parts), "solution": short_solution(p, parts if cfg.restate_steps else None),
+                    "answer": str(p.answer)})
+    return out
