@@ -32,7 +32,11 @@ def list_checkpoints(stage_dir: str | Path) -> list[tuple[int, Path]]:
     stage_dir = Path(stage_dir)
     if not stage_dir.is_dir():
         return out
-    for p in stage_dir.iterdir():
+    try:
+        entries = list(stage_dir.iterdir())
+    except FileNotFoundError:  # the directory was swapped out under us (a writer's atomic_dir rename)
+        return out
+    for p in entries:
         m = STEP_RE.match(p.name)
         if m and p.is_dir() and (p / "config.json").is_file() and (p / "trainer_state" / "state.json").is_file():
             out.append((int(m.group(1)), p))
@@ -43,10 +47,12 @@ def latest_checkpoint(stage_dir: str | Path) -> Path | None:
     """The checkpoint LATEST points at; if the pointer is missing or stale, the highest complete step."""
     stage_dir = Path(stage_dir)
     pointer = stage_dir / "LATEST"
-    if pointer.is_file():
+    try:
         cand = stage_dir / pointer.read_text(encoding="utf-8").strip()
-        if (cand / "config.json").is_file() and (cand / "trainer_state" / "state.json").is_file():
-            return cand
+    except FileNotFoundError:  # no pointer yet, or a concurrent writer is replacing it: scan instead
+        cand = None
+    if cand is not None and (cand / "config.json").is_file() and (cand / "trainer_state" / "state.json").is_file():
+        return cand
     found = list_checkpoints(stage_dir)
     return found[-1][1] if found else None
 
