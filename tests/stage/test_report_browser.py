@@ -59,3 +59,25 @@ def test_report_renders_in_chromium(tmp_path, driver):
     assert errors == [], errors
     shot = tmp_path / "report.png"
     assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+
+def test_findings_page_renders_in_chromium(tmp_path, driver, monkeypatch):
+    """The experiment's findings index.html (fixture seeds, no training) renders every figure without errors."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_experiment_report import fake_pipeline
+
+    from octothinker import pipeline
+    from octothinker.config import recipe_from_dict
+    from octothinker.experiment.fixtures import fixture_recipe_dict
+    from octothinker.experiment.runner import run_experiment
+
+    monkeypatch.setattr(pipeline, "run_pipeline", fake_pipeline([]))
+    out = run_experiment(recipe_from_dict(fixture_recipe_dict(tmp_path / "runs")), echo=lambda s: None)
+    driver.get((out / "index.html").resolve().as_uri())
+    images = driver.execute_script("return Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth]);")
+    assert images, "the findings page has no figures"
+    for alt, complete, width in images:
+        assert complete and width > 0, f"figure {alt!r} did not render"
+    errors = [e for e in driver.get_log("browser") if e.get("level") in ("SEVERE", "ERROR")]
+    assert errors == [], errors
+    assert driver.save_screenshot(str(tmp_path / "findings.png"))
