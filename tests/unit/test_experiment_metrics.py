@@ -56,7 +56,7 @@ def test_rewritten_step_keeps_last_row(run):
     ("rl_accuracy", "long", "avg", r"rl/long/metrics.jsonl: not found"),
     ("rl_accuracy", "short", "toy_olympiad", r"no val/toy_olympiad/accuracy at step 0 \(benchmarks there: toy_gsm, toy_math\)"),
     ("fewshot_accuracy", "short", "avg", r"eval/short/summary.json: not found"),
-    ("fewshot_accuracy", "base", "gsm8k", r"summary.json: benchmarks.gsm8k.accuracy missing"),
+    ("fewshot_accuracy", "base", "gsm8k", r"summary.json: no benchmarks.gsm8k.accuracy \(benchmarks there: "),
 ])
 def test_missing_names_file_and_key(run, metric, arm, bench, match):
     with pytest.raises(MetricMissing, match=match):

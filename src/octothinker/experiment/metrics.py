@@ -72,16 +72,21 @@ def read_rl(run_dir: str | Path, name: str) -> RLSeries:
     return out
 
 
+def _pick(values: dict[str, float], benchmark: str, where: str, key: str) -> float:
+    """One benchmark's value, or the mean over every benchmark present ("avg"); MetricMissing names `where`."""
+    if benchmark == "avg":
+        if not values:
+            raise MetricMissing(f"{where}: no {key.format(bench='<bench>')}")
+        return sum(values.values()) / len(values)
+    if benchmark not in values:
+        raise MetricMissing(f"{where}: no {key.format(bench=benchmark)} "
+                            f"(benchmarks there: {', '.join(sorted(values)) or 'none'})")
+    return values[benchmark]
+
+
 def _at(point: dict[str, float], benchmark: str, what: str, path: Path, step: float) -> float:
     """A validation point's value for one benchmark, or the mean over the benchmarks it holds ("avg")."""
-    if benchmark == "avg":
-        if not point:
-            raise MetricMissing(f"{path}: no val/<bench>/{what} at step {step:g}")
-        return sum(point.values()) / len(point)
-    if benchmark not in point:
-        raise MetricMissing(f"{path}: no val/{benchmark}/{what} at step {step:g} "
-                            f"(benchmarks there: {', '.join(sorted(point)) or 'none'})")
-    return point[benchmark]
+    return _pick(point, benchmark, f"{path}", f"val/{{bench}}/{what} at step {step:g}")
 
 
 def rl_value(series: RLSeries, metric: str, benchmark: str = "avg") -> float:
@@ -122,14 +127,7 @@ def fewshot_value(run_dir: str | Path, model: str, benchmark: str = "avg") -> fl
         raise MetricMissing(f"{path}: unreadable JSON ({exc})") from None
     accs = {b: num(m.get("accuracy")) for b, m in summary["benchmarks"].items()}
     accs = {b: v for b, v in accs.items() if v is not None}
-    if benchmark == "avg":
-        if not accs:
-            raise MetricMissing(f"{path}: no benchmark with a numeric accuracy under 'benchmarks'")
-        return sum(accs.values()) / len(accs)
-    if benchmark not in accs:
-        raise MetricMissing(f"{path}: benchmarks.{benchmark}.accuracy missing "
-                            f"(benchmarks there: {', '.join(sorted(accs)) or 'none'})")
-    return accs[benchmark]
+    return _pick(accs, benchmark, f"{path}", "benchmarks.{bench}.accuracy")
 
 
 def metric_value(run_dir: str | Path, metric: str, arm: str, benchmark: str = "avg") -> float:
