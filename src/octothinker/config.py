@@ -276,6 +276,11 @@ class EvalConfig:
             raise ValueError(f"temperature: must be >= 0, got {self.temperature}")
 
 
+def rl_run_name(source: str) -> str:
+    """The output name of an RL run started from `source`: a stage name as is, a directory by its last part."""
+    return Path(source).name if "/" in source else source
+
+
 @dataclass
 class RLVariantConfig:
     """An extra RL run with its own init model and a few settings changed (e.g. template or length schedule)."""
@@ -339,12 +344,17 @@ class RLConfig:
         import dataclasses
 
         base = dataclasses.replace(self, variants={})
-        out = {(Path(src).name if "/" in src else src): (src, base) for src in self.init_from}
+        out = {rl_run_name(src): (src, base) for src in self.init_from}
         for name, v in self.variants.items():
             changes = {f.name: getattr(v, f.name) for f in dataclasses.fields(v)
                        if f.name != "init_from" and getattr(v, f.name) is not None}
             out[name] = (v.init_from, dataclasses.replace(base, **changes))
         return out
+
+    def template_for(self, run_name: str) -> str:
+        """The template RL run `run_name` was trained with (the recipe's own for an unknown run)."""
+        run = self.runs().get(run_name)
+        return run[1].template if run else self.template
 
     def validate(self) -> None:
         if self.group_size < 2:
@@ -367,7 +377,7 @@ class RLConfig:
                 raise ValueError(f"length_schedule.{step}: need step >= 0 and max tokens > 0, got {tokens}")
         if self.micro_batch_size < 0:
             raise ValueError(f"micro_batch_size: must be >= 0, got {self.micro_batch_size}")
-        plain = {(Path(src).name if "/" in src else src) for src in self.init_from}
+        plain = {rl_run_name(src) for src in self.init_from}
         for name in self.variants:
             if name in plain:
                 raise ValueError(f"variants.{name}: clashes with the RL run of init_from entry {name!r}; rename the variant")

@@ -90,9 +90,8 @@ def plan(recipe: Recipe) -> list[Stage]:
             deps = [f"midtrain:{model}"]
         else:
             deps = []
-        run = rl_runs.get(model[3:]) if model.startswith("rl-") else None
-        cfg = {"eval": to_dict(ev), "model": model, "toyworld": world,
-               "rl_template": run[1].template if run else rl.template}
+        template = rl.template_for(model[3:]) if model.startswith("rl-") else rl.template
+        cfg = {"eval": to_dict(ev), "model": model, "toyworld": world, "rl_template": template}
         est = n_bench * ev.max_new_tokens * ev.n_samples / 2500
         stages.append(Stage("eval", model, deps, cfg, estimate_s=est, output=paths.eval(model)))
     stages.append(Stage("report", "report", [s.id for s in stages], {"report": to_dict(recipe.report)}, 5, paths.report))
@@ -119,7 +118,19 @@ def select(stages: list[Stage], only: list[str] | None = None, start: str | None
     return stages
 
 
-def _fmt_s(seconds: float) -> str:
+def read_state(run_dir: str | Path) -> dict:
+    """`pipeline.json` of a run directory: stage id -> {hash, status, wall_s, ...} ({} before the first run)."""
+    path = Path(run_dir) / "pipeline.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def is_cached(stage: Stage, state: dict) -> bool:
+    """Whether `state` records `stage` finished with its current config hash."""
+    prev = state.get(stage.id, {})
+    return prev.get("status") == "done" and prev.get("hash") == stage.hash
+
+
+def fmt_s(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
@@ -128,11 +139,11 @@ def describe_plan(recipe: Recipe, stages: list[Stage], state: dict) -> str:
     lines = [f"plan for run {recipe.run.name!r} in {recipe.run_dir} ({len(stages)} stages):"]
     total = 0.0
     for s in stages:
-        done = state.get(s.id, {}).get("hash") == s.hash and state[s.id].get("status") == "done"
+        done = is_cached(s, state)
         total += 0 if done else s.estimate_s
-        mark = "cached" if done else f"~{_fmt_s(s.estimate_s)}"
+        mark = "cached" if done else f"~{fmt_s(s.estimate_s)}"
         lines.append(f"  {s.id:<24} {mark:>10}   -> {s.output}")
-    lines.append(f"estimated work: ~{_fmt_s(total)} on this machine (rough)")
+    lines.append(f"estimated work: ~{fmt_s(total)} on this machine (rough)")
     return "\n".join(lines)
 
 
@@ -191,7 +202,7 @@ def run_pipeline(
     """Run the recipe's stages in order; returns the run directory."""
     run_dir = Path(recipe.run_dir)
     state_path = run_dir / "pipeline.json"
-    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    state = read_state(run_dir)
     stages = select(plan(recipe), only, start)
     echo(describe_plan(recipe, stages, state))
     if dry_run:
@@ -205,14 +216,13 @@ def run_pipeline(
     t_start = time.time()
     remaining = sum(s.estimate_s for s in stages)
     for i, s in enumerate(stages, 1):
-        prev = state.get(s.id, {})
-        if not force and prev.get("status") == "done" and prev.get("hash") == s.hash and s.output and s.output.exists():
+        if not force and is_cached(s, state) and s.output and s.output.exists():
             echo(f"[{i}/{len(stages)}] {s.id}: cached (same config), skipped")
             remaining -= s.estimate_s
             continue
         elapsed = time.time() - t_start
-        echo(f"[{i}/{len(stages)}] {s.id}: running (stage ~{_fmt_s(s.estimate_s)}; elapsed {_fmt_s(elapsed)}, "
-             f"ETA for the rest ~{_fmt_s(remaining)})")
+        echo(f"[{i}/{len(stages)}] {s.id}: running (stage ~{fmt_s(s.estimate_s)}; elapsed {fmt_s(elapsed)}, "
+             f"ETA for the rest ~{fmt_s(remaining)})")
         state[s.id] = {"hash": s.hash, "status": "running", "started": time.time()}
         atomic_write_json(state_path, state)
         t0 = time.time()
@@ -227,7 +237,7 @@ def run_pipeline(
             atomic_write_json(state_path, state)
             tb = traceback.format_exc(limit=-3)
             raise StageFailed(
-                f"stage {s.id} failed after {_fmt_s(time.time() - t0)}: {type(exc).__name__}: {exc}\n"
+                f"stage {s.id} failed after {fmt_s(time.time() - t0)}: {type(exc).__name__}: {exc}\n"
                 f"  output directory: {s.output}\n  finished stages are kept; fix the cause and rerun the same "
                 f"command to resume from this stage.\n{tb}"
             ) from exc
@@ -237,6 +247,6 @@ def run_pipeline(
         atomic_write_json(state_path, state)
         facts["stages"][s.id] = {"wall_s": round(wall, 2), "output": str(s.output)}
         atomic_write_json(facts_path, facts)
-        echo(f"[{i}/{len(stages)}] {s.id}: done in {_fmt_s(wall)}")
-    echo(f"run {recipe.run.name!r} finished in {_fmt_s(time.time() - t_start)}: {run_dir}")
+        echo(f"[{i}/{len(stages)}] {s.id}: done in {fmt_s(wall)}")
+    echo(f"run {recipe.run.name!r} finished in {fmt_s(time.time() - t_start)}: {run_dir}")
     return run_dir

@@ -178,9 +178,8 @@ def run_eval(recipe, models: Optional[Sequence[str]] = None, progress: bool = Tr
     for label, model_dir in resolve_models(recipe, models).items():
         protocol, template = cfg.protocol, cfg.template
         if label.startswith("rl-") and cfg.rl_models_protocol == "rl_template":
-            run = recipe.rl.runs().get(label[3:])
             protocol = "rl_template"  # RL'd models answer in the template they were RL'd with
-            template = run[1].template if run else recipe.rl.template
+            template = recipe.rl.template_for(label[3:])
         summaries.append(evaluate_model(
             model_dir, cfg.benchmarks, paths.eval(label), protocol=protocol, template=template,
             shots=getattr(cfg, "shots", None), limit=cfg.limit, sampling=sampling_from_config(cfg),

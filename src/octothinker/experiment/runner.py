@@ -39,22 +39,15 @@ def seed_recipe(recipe: Recipe, seed: int, exp_dir: Path) -> Recipe:
 
 def pending_estimate(recipe: Recipe) -> float:
     """Estimated seconds of the stages `run_pipeline` would not skip (same rule as its dry-run plan)."""
-    state_path = Path(recipe.run_dir) / "pipeline.json"
-    state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.is_file() else {}
-    total = 0.0
-    for s in pipeline.plan(recipe):
-        prev = state.get(s.id, {})
-        if not (prev.get("hash") == s.hash and prev.get("status") == "done"):
-            total += s.estimate_s
-    return total
+    state = pipeline.read_state(recipe.run_dir)
+    return sum(s.estimate_s for s in pipeline.plan(recipe) if not pipeline.is_cached(s, state))
 
 
 def _compute_s(run_dir: Path) -> Optional[float]:
     """Sum of the finished stages' wall times recorded in the seed's pipeline.json (across calls)."""
-    path = run_dir / "pipeline.json"
-    if not path.is_file():
+    if not (run_dir / "pipeline.json").is_file():
         return None
-    state = json.loads(path.read_text(encoding="utf-8"))
+    state = pipeline.read_state(run_dir)
     return round(sum(float(s.get("wall_s") or 0.0) for s in state.values() if s.get("status") == "done"), 2)
 
 
@@ -72,10 +65,6 @@ def versions() -> dict:
 def _load_facts(exp_dir: Path) -> dict:
     path = exp_dir / "experiment.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-
-def _fmt_s(seconds: float) -> str:
-    return pipeline._fmt_s(seconds)
 
 
 def run_experiment(recipe: Recipe, seeds: Optional[Sequence[int]] = None, scale: float = 1.0, dry_run: bool = False,
@@ -100,7 +89,7 @@ def run_experiment(recipe: Recipe, seeds: Optional[Sequence[int]] = None, scale:
             total += pending_estimate(r)
         echo(f"experiment {recipe.run.name!r}: {len(seeds)} seed(s), scale {scale:g} "
              f"(data x{factors['data']:g}, RL steps x{factors['rl_steps']}, width x{factors['width']}); "
-             f"estimated work for all seeds: ~{_fmt_s(total)} (rough); outputs in {exp_dir}")
+             f"estimated work for all seeds: ~{pipeline.fmt_s(total)} (rough); outputs in {exp_dir}")
         return exp_dir
     facts = _load_facts(exp_dir)
     if analyze_only:
@@ -127,7 +116,7 @@ def run_experiment(recipe: Recipe, seeds: Optional[Sequence[int]] = None, scale:
                 atomic_write_json(exp_dir / "experiment.json", facts)
                 raise
             runs[str(s)].update(status="done", wall_s=round(time.time() - t0, 2), compute_s=_compute_s(Path(r.run_dir)))
-            echo(f"== seed {s} done in {_fmt_s(runs[str(s)]['wall_s'])} ==")
+            echo(f"== seed {s} done in {pipeline.fmt_s(runs[str(s)]['wall_s'])} ==")
         facts["total_wall_s"] = round(time.time() - t_all, 2)
         atomic_write_json(exp_dir / "experiment.json", facts)
     facts.setdefault("experiment_dir", str(exp_dir))

@@ -26,6 +26,11 @@ def step_dir(stage_dir: str | Path, step: int) -> Path:
     return Path(stage_dir) / f"step_{step}"
 
 
+def _is_complete(step: Path) -> bool:
+    """A step dir whose model config and trainer state are both written (what a resume can load)."""
+    return (step / "config.json").is_file() and (step / "trainer_state" / "state.json").is_file()
+
+
 def list_checkpoints(stage_dir: str | Path) -> list[tuple[int, Path]]:
     """Complete step dirs of a stage (those with config.json and trainer_state), by step."""
     out = []
@@ -38,7 +43,7 @@ def list_checkpoints(stage_dir: str | Path) -> list[tuple[int, Path]]:
         return out
     for p in entries:
         m = STEP_RE.match(p.name)
-        if m and p.is_dir() and (p / "config.json").is_file() and (p / "trainer_state" / "state.json").is_file():
+        if m and p.is_dir() and _is_complete(p):
             out.append((int(m.group(1)), p))
     return sorted(out)
 
@@ -51,7 +56,7 @@ def latest_checkpoint(stage_dir: str | Path) -> Path | None:
         cand = stage_dir / pointer.read_text(encoding="utf-8").strip()
     except FileNotFoundError:  # no pointer yet, or a concurrent writer is replacing it: scan instead
         cand = None
-    if cand is not None and (cand / "config.json").is_file() and (cand / "trainer_state" / "state.json").is_file():
+    if cand is not None and _is_complete(cand):
         return cand
     found = list_checkpoints(stage_dir)
     return found[-1][1] if found else None

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import RLConfig
+from ..config import RLConfig, rl_run_name
 from ..configio import to_dict
 from ..paths import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 from . import losses as L
@@ -351,7 +351,7 @@ def _device(name: str) -> str:
 
 
 def _load_policy(recipe, target: str):
-    """(model, tokenizer, parent dir or None, output name) for an init target: stage name, directory or 'base'."""
+    """(model, tokenizer, parent dir or None) for an init target: stage name, directory or 'base'."""
     from ..data.tokenizer import load_tokenizer
     from ..model.build import build_model
     from ..model.checkpoint import resolve_model_dir
@@ -360,22 +360,22 @@ def _load_policy(recipe, target: str):
     rp = RunPaths(recipe.run_dir)
     path = None
     if "/" not in target and "\\" not in target and rp.midtrain(target).is_dir():
-        path, name = resolve_model_dir(rp.midtrain(target)), target
+        path = resolve_model_dir(rp.midtrain(target))
     elif Path(target).is_dir():
-        path, name = resolve_model_dir(target), Path(target).name
+        path = resolve_model_dir(target)
     elif target != "base":
         stages = ", ".join(sorted(p.name for p in (rp.root / "midtrain").glob("*") if p.is_dir())) or "(none)"
         raise FileNotFoundError(f"rl.init_from: {target!r} is neither a mid-training stage of {rp.root} ({stages}) nor a directory")
     if path is not None:
         from transformers import AutoModelForCausalLM
 
-        return AutoModelForCausalLM.from_pretrained(str(path)), load_tokenizer(path), path, name
+        return AutoModelForCausalLM.from_pretrained(str(path)), load_tokenizer(path), path
     if recipe.model.init == "pretrained":
-        return build_model(recipe.model), load_tokenizer(recipe.model.path), None, "base"
+        return build_model(recipe.model), load_tokenizer(recipe.model.path), None
     if not rp.tokenizer.is_dir():
         raise FileNotFoundError(f"{rp.tokenizer}: a tiny base model needs the run's tokenizer (run `octothinker data` first)")
     tok = load_tokenizer(rp.tokenizer)
-    return build_model(recipe.model, tok, seed=recipe.run.seed), tok, None, "base"
+    return build_model(recipe.model, tok, seed=recipe.run.seed), tok, None
 
 
 def run_rl(recipe, names: list[str] | None = None) -> Path:
@@ -386,25 +386,29 @@ def run_rl(recipe, names: list[str] | None = None) -> Path:
     if names:
         unknown = [n for n in names if n not in runs and n not in {src for src, _ in runs.values()}]
         if unknown and not recipe.rl.variants:  # an ad-hoc target (`--only DIR`) with the recipe's settings
-            runs.update({(Path(n).name if "/" in n else n): (n, recipe.rl) for n in unknown})
+            runs.update({rl_run_name(n): (n, recipe.rl) for n in unknown})
         elif unknown:
             raise ValueError(f"rl: unknown run(s) {', '.join(unknown)}; this recipe has {', '.join(runs)}")
         runs = {k: v for k, v in runs.items() if k in names or v[0] in names}
     rp = RunPaths(recipe.run_dir)
     device = _device(recipe.run.device)
+    prompt_sets: dict = {}  # prompts_path -> prompts, and (benchmark, limit) -> records: loaded once per call
     for out_name, (target, cfg) in runs.items():
-        prompts = load_prompts(cfg.prompts_path) if cfg.prompts_path else None
-        if prompts is None:
+        if cfg.prompts_path not in prompt_sets:
             from ..toyworld import rl_prompts
 
-            prompts = rl_prompts(recipe.toyworld)
+            prompt_sets[cfg.prompts_path] = load_prompts(cfg.prompts_path) if cfg.prompts_path else rl_prompts(recipe.toyworld)
+        prompts = prompt_sets[cfg.prompts_path]
         benchmarks = {}
         if cfg.validate_every:
             from ..eval.benchmarks import load_benchmark
 
             for b in cfg.validate_benchmarks or recipe.eval.benchmarks:
-                benchmarks[b] = load_benchmark(b, recipe.eval.benchmark_dir, cfg.validate_limit or None, recipe.toyworld)
-        model, tok, parent, _ = _load_policy(recipe, target)
+                key = (b, cfg.validate_limit)
+                if key not in prompt_sets:
+                    prompt_sets[key] = load_benchmark(b, recipe.eval.benchmark_dir, cfg.validate_limit or None, recipe.toyworld)
+                benchmarks[b] = prompt_sets[key]
+        model, tok, parent = _load_policy(recipe, target)
         model.to(device)
         lineage = {"parent": str(parent) if parent else None, "init": target, "template": cfg.template}
         trainer = RLTrainer(cfg, model, tok, prompts, rp.rl(out_name), seed=recipe.run.seed, benchmarks=benchmarks,
