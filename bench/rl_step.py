@@ -2,7 +2,9 @@
 
 Same tiny Llama, tokenizer, prompts, group size, max completion length, loss (token mean, DAPO),
 no KL, one update per rollout batch, shared grader as the reward. Prints per-step times, our
-step split (generation / reward / update) and the ratio ours / TRL (goal <= 0.5).
+step split (generation / reward / update) and the ratio ours / TRL (goal <= 0.5). Our steps run
+once before and once after TRL's (same seed, same work) and are averaged, so a machine whose speed
+drifts during the run biases neither side.
 
     python bench/rl_step.py --steps 5
 """
@@ -115,20 +117,28 @@ def main() -> None:
     s_ours, s_gen = bench_sampler(args, recs, tok, mcfg)
     print(f"sampler: ours {s_ours:,.0f} new tok/s, model.generate {s_gen:,.0f} new tok/s, ratio {s_ours / s_gen:.2f}x")
     ours, split = bench_ours(args, recs, tok, mcfg)
-    mo = statistics.mean(ours)
-    print(f"ours: step {mo:.3f}s (steps {', '.join(f'{x:.2f}' for x in ours)}); split gen {split['time_gen']:.3f}s, "
-          f"reward (on its thread) {split['time_reward']:.3f}s, waited {split['time_reward_wait']:.3f}s, "
-          f"old-logp {split['time_old_logp']:.3f}s, update {split['time_update']:.3f}s; ~{split['gen_tokens']:.0f} tokens/step")
     if args.skip_trl:
+        print_ours(ours, split)
         return
     try:
         trl = bench_trl(args, recs, tok, mcfg)
     except Exception as exc:  # report why TRL could not run rather than a ratio
+        print_ours(ours, split)
         print(f"TRL: could not run: {type(exc).__name__}: {exc}")
         return
-    mt = statistics.mean(trl)
+    ours_after, split_after = bench_ours(args, recs, tok, mcfg)
+    ours = ours + ours_after
+    split = {k: (split[k] + split_after[k]) / 2 for k in split}
+    mo, mt = statistics.mean(ours), statistics.mean(trl)
+    print_ours(ours, split)
     print(f"TRL GRPOTrainer: step {mt:.3f}s (steps {', '.join(f'{x:.2f}' for x in trl)})")
     print(f"ratio ours / TRL = {mo / mt:.2f} (goal <= 0.5)")
+
+
+def print_ours(ours: list[float], split: dict) -> None:
+    print(f"ours: step {statistics.mean(ours):.3f}s (steps {', '.join(f'{x:.2f}' for x in ours)}); split gen {split['time_gen']:.3f}s, "
+          f"reward (on its thread) {split['time_reward']:.3f}s, waited {split['time_reward_wait']:.3f}s, "
+          f"old-logp {split['time_old_logp']:.3f}s, update {split['time_update']:.3f}s; ~{split['gen_tokens']:.0f} tokens/step")
 
 
 if __name__ == "__main__":

@@ -45,11 +45,13 @@ def cfg(**kw):
     return RLConfig(**base)
 
 
-def test_build_batch_masks_response_targets():
-    b = build_batch([[5, 6], [7]], [[8, 1], [9, 10, 1]], pad=0)
-    assert b["ids"].tolist() == [[5, 6, 8, 1], [7, 9, 10, 1]]
-    assert b["attn"].tolist() == [[1, 1, 1, 1], [1, 1, 1, 1]]
-    assert b["resp_mask"].tolist() == [[0, 1, 1], [1, 1, 1]]  # targets ids[:, 1:] that are response tokens
+def test_build_batch_keeps_each_prompt_once():
+    b = build_batch([[5, 6], [5, 6], [7]], [[8, 1], [9], [9, 10, 1]], pad=0)
+    assert b["prompt_ids"].tolist() == [[5, 6], [0, 7]]  # distinct prompts, left-padded
+    assert b["prompt_attn"].tolist() == [[1, 1], [0, 1]]
+    assert b["row_prompt"].tolist() == [0, 0, 1]
+    assert b["resp"].tolist() == [[8, 1, 0], [9, 0, 0], [9, 10, 1]]  # responses, right-padded
+    assert b["resp_mask"].tolist() == [[1, 1, 0], [1, 0, 0], [1, 1, 1]]
 
 
 def test_reward_rises_on_toy_task(tmp_path):

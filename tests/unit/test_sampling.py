@@ -7,7 +7,7 @@ import torch
 from octothinker.config import ModelConfig
 from octothinker.data.tokenizer import train_toy_tokenizer
 from octothinker.model.build import build_model
-from octothinker.model.sampling import cut_at_stop, eos_ids, sample, sample_next, top_p_filter
+from octothinker.model.sampling import cut_at_stop, draw, eos_ids, sample, sample_next, top_p_filter
 
 PROMPTS = ["Question: what is 3 plus 4?\nAnswer:", "Hi", "Question: 7?", "Question: what is 12 plus 30 plus 5?\nAnswer:"]
 
@@ -149,6 +149,16 @@ def test_sample_next_greedy_and_nucleus():
     assert set(sample_next(logits, 1.0, 0.5, gen).tolist()) == {0}
     assert set(sample_next(logits, 1.0, 0.6, gen).tolist()) == {0, 1}
     assert sample_next(logits[:1], 0.0, 1.0).tolist() == [0]
+
+
+def test_draw_follows_the_distribution_and_never_picks_zero_mass():
+    probs = torch.tensor([[0.0, 0.5, 0.0, 0.3, 0.2, 0.0]]).repeat(40000, 1)
+    idx = draw(probs, torch.Generator().manual_seed(0))
+    freq = torch.bincount(idx, minlength=6).double() / idx.numel()
+    assert freq[[0, 2, 5]].tolist() == [0.0, 0.0, 0.0]
+    torch.testing.assert_close(freq[[1, 3, 4]], torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64), atol=0.01, rtol=0)
+    unnormalised = torch.tensor([[0.0, 2.0, 0.0]])  # any positive total: only index 1 has mass
+    assert draw(unnormalised.repeat(100, 1), torch.Generator().manual_seed(1)).unique().tolist() == [1]
 
 
 @pytest.mark.parametrize("text,stop,want", [

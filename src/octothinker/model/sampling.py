@@ -1,8 +1,9 @@
 """The one batched KV-cache sampler for any HF causal LM: eval's `generate` and RL's rollouts both use it.
 
 Prompts are sorted by length and left-padded into batches; each batch is prefilled once, its cache
-repeated n times for n samples per prompt, then decoded token by token. Rows that emit EOS or
-complete a stop string leave the batch (and the cache) at once. Every sample keeps its prompt and
+repeated n times for n samples per prompt, then decoded token by token (through the lean decoder of
+`fast_decode` for Llama/Qwen2 models, else the HF forward). Rows that emit EOS or complete a stop
+string are finished at once and leave the batch (and the cache) when a quarter of it has finished. Every sample keeps its prompt and
 token ids next to its text, so a trainer can score exactly what was sampled.
 """
 from __future__ import annotations
@@ -65,14 +66,26 @@ def top_p_filter(probs, top_p: float):
     return out / out.sum(dim=-1, keepdim=True)
 
 
+def draw(probs, generator=None):
+    """One index per row with probability probs[row, index], by inverting the row's CDF at a uniform draw.
+
+    Zero-probability entries are never drawn (the first index whose cumulative mass exceeds u * total
+    wins). Ten times faster than `torch.multinomial` on small CPU batches.
+    """
+    import torch
+
+    cdf = probs.double().cumsum(dim=-1)
+    u = torch.rand((probs.shape[0], 1), generator=generator, device=probs.device, dtype=torch.float64)
+    return (cdf <= u * cdf[:, -1:]).sum(dim=-1).clamp(max=probs.shape[-1] - 1)
+
+
 def sample_next(logits, temperature: float, top_p: float, generator=None):
     """Greedy argmax at temperature 0; otherwise temperature scaling, nucleus filtering and one draw per row."""
     import torch
 
     if temperature <= 0:
         return logits.argmax(dim=-1)
-    probs = top_p_filter(torch.softmax(logits.float() / temperature, dim=-1), top_p)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    return draw(top_p_filter(torch.softmax(logits.float() / temperature, dim=-1), top_p), generator)
 
 
 _TOKEN_TEXTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -106,13 +119,22 @@ def _left_pad(rows: list[list[int]], pad_id: int, device):
     return ids.to(device), mask.to(device)
 
 
-def _prefill_kwargs(model) -> dict:
+def last_logits_kwargs(model) -> dict:
     """Ask for the last position's logits only when the model supports it (saves a prompt x vocab tensor)."""
     try:
         params = inspect.signature(model.forward).parameters
     except (TypeError, ValueError):
         return {}
     return {"logits_to_keep": 1} if "logits_to_keep" in params else {}
+
+
+def _batch_decoder(tokenizer):
+    """ids lists -> texts without special tokens: the Rust backend's batch decode when it gives the same
+    text as `batch_decode` (no clean-up pass), which skips transformers' per-call Python overhead."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and not getattr(tokenizer, "clean_up_tokenization_spaces", False):
+        return lambda rows: backend.decode_batch(rows, skip_special_tokens=True)
+    return lambda rows: tokenizer.batch_decode(rows, skip_special_tokens=True)
 
 
 class _StopCheck:
@@ -122,6 +144,7 @@ class _StopCheck:
         self.tokenizer, self.stop = tokenizer, list(stop)
         self.candidate = _stop_candidates(tokenizer, self.stop) if self.stop else []
         self.window = 4 * max((len(s) for s in self.stop), default=0) + 4  # tokens: a char is at most 4 bytes
+        self.decode = _batch_decoder(tokenizer)
 
     def hits(self, rows: list[list[int]]) -> list[bool]:
         """For each token list, whether a stop string occurs in the text of its last `window` tokens."""
@@ -131,59 +154,106 @@ class _StopCheck:
         todo = [i for i, r in enumerate(rows) if r[-1] >= size or self.candidate[r[-1]]]
         out = [False] * len(rows)
         if todo:
-            tails = self.tokenizer.batch_decode([rows[i][-self.window:] for i in todo], skip_special_tokens=True)
+            tails = self.decode([rows[i][-self.window:] for i in todo])
             for i, text in zip(todo, tails):
                 out[i] = any(s in text for s in self.stop)
         return out
 
 
-def _sample_batch(model, tokenizer, rows, n, max_new_tokens, temperature, top_p, stops: _StopCheck, eos, generator):
-    """n samples for each prompt of one batch of token-id rows; returns one list of `Sample` per row."""
+class _HFStepper:
+    """The HF forward with a DynamicCache behind the prefill / step / repeat / select interface."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def prefill(self, ids, mask):
+        from transformers import DynamicCache
+
+        self.mask = mask
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=DynamicCache(),
+                         use_cache=True, **last_logits_kwargs(self.model))
+        self.cache, self.last_pos = out.past_key_values, positions[:, -1]
+        return out.logits[:, -1, :].float()
+
+    def step(self, tokens):
+        self.mask = _append_one(self.mask)
+        self.last_pos = self.last_pos + 1
+        out = self.model(input_ids=tokens[:, None], attention_mask=self.mask, position_ids=self.last_pos[:, None],
+                         past_key_values=self.cache, use_cache=True)
+        self.cache = out.past_key_values
+        return out.logits[:, -1, :].float()
+
+    def repeat(self, n: int) -> None:
+        self.cache.batch_repeat_interleave(n)
+        self.mask, self.last_pos = self.mask.repeat_interleave(n, dim=0), self.last_pos.repeat_interleave(n, dim=0)
+
+    def select(self, idx) -> None:
+        self.cache.batch_select_indices(idx)
+        self.mask, self.last_pos = self.mask[idx], self.last_pos[idx]
+
+
+def _append_one(mask):
+    """The attention mask with one more attended position per row."""
     import torch
-    from transformers import DynamicCache
+
+    return torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
+
+
+def _stepper(model, rows: int, capacity: int, fast: bool):
+    """The lean decoder where the architecture allows (and `fast`), else the HF forward."""
+    from . import fast_decode
+
+    if fast and fast_decode.supports(model):
+        return fast_decode.FastDecoder(model, rows, capacity)
+    return _HFStepper(model)
+
+
+def _sample_batch(model, tokenizer, rows, n, max_new_tokens, temperature, top_p, stops: _StopCheck, eos, generator,
+                  fast: bool = True):
+    """n samples for each prompt of one batch of token-id rows; returns one list of `Sample` per row.
+
+    Finished rows stay in the batch (fed a pad token, outputs ignored) until a quarter of it has
+    finished; then the batch and its cache are compacted, which saves a cache copy per finished row.
+    """
+    import torch
 
     device = next(model.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos, default=0)
     ids, mask = _left_pad(rows, pad_id, device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=DynamicCache(),
-                use_cache=True, **_prefill_kwargs(model))
-    cache, logits = out.past_key_values, out.logits[:, -1, :].float()
-    last_pos = positions[:, -1]
+    dec = _stepper(model, len(rows), ids.shape[1] + max_new_tokens, fast)
+    logits = dec.prefill(ids, mask)
     if n > 1:
-        cache.batch_repeat_interleave(n)
-        logits, mask, last_pos = (t.repeat_interleave(n, dim=0) for t in (logits, mask, last_pos))
+        dec.repeat(n)
+        logits = logits.repeat_interleave(n, dim=0)
     total = len(rows) * n
     tokens: list[list[int]] = [[] for _ in range(total)]
     finish = ["length"] * total
-    alive = list(range(total))  # row r of the live batch is sequence alive[r]
+    slots: list[int] = list(range(total))  # row r of the decoder's batch holds sequence slots[r] (-1: finished)
+    live = total
     for step in range(max_new_tokens):
         nxt = sample_next(logits, temperature, top_p, generator).tolist()
-        for seq, tok in zip(alive, nxt):
-            tokens[seq].append(tok)
-        stopped = stops.hits([tokens[seq] for seq in alive])
-        keep = []
-        for r, seq in enumerate(alive):
+        rows_now = [r for r, seq in enumerate(slots) if seq >= 0]
+        for r in rows_now:
+            tokens[slots[r]].append(nxt[r])
+        stopped = stops.hits([tokens[slots[r]] for r in rows_now])
+        for r, hit in zip(rows_now, stopped):
             if nxt[r] in eos:
-                finish[seq] = "eos"
-            elif stopped[r]:
-                finish[seq] = "stop"
-            else:
-                keep.append(r)
-        if not keep or step == max_new_tokens - 1:
+                finish[slots[r]], slots[r] = "eos", -1
+            elif hit:
+                finish[slots[r]], slots[r] = "stop", -1
+        live = sum(seq >= 0 for seq in slots)
+        if not live or step == max_new_tokens - 1:
             break
-        nxt_t = torch.tensor([nxt[r] for r in keep], device=device)
-        if len(keep) < len(alive):
-            idx = torch.tensor(keep, device=device)
-            cache.batch_select_indices(idx)
-            mask, last_pos = mask[idx], last_pos[idx]
-            alive = [alive[r] for r in keep]
-        mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=1)
-        last_pos = last_pos + 1
-        out = model(input_ids=nxt_t[:, None], attention_mask=mask, position_ids=last_pos[:, None],
-                    past_key_values=cache, use_cache=True)
-        cache, logits = out.past_key_values, out.logits[:, -1, :].float()
-    texts = tokenizer.batch_decode(tokens, skip_special_tokens=True)
+        if live <= 0.75 * len(slots):
+            keep = [r for r, seq in enumerate(slots) if seq >= 0]
+            dec.select(torch.tensor(keep, device=device))
+            slots = [slots[r] for r in keep]
+            nxt = [nxt[r] for r in keep]
+        else:
+            nxt = [t if seq >= 0 else pad_id for t, seq in zip(nxt, slots)]
+        logits = dec.step(torch.tensor(nxt, device=device))
+    texts = stops.decode(tokens)
     samples = []
     for seq, text in enumerate(texts):
         text, _ = cut_at_stop(text, stops.stop)
@@ -205,12 +275,15 @@ def sample(
     generator=None,
     batch_size: Optional[int] = 32,
     progress: bool = False,
+    fast: bool = True,
 ) -> list[list[Sample]]:
     """Sample `n` continuations of every prompt; returns one list of n `Sample` per prompt, in prompt order.
 
     temperature 0 is greedy. Draws come from `generator` when given (on the model's device), else
     from a fresh one seeded with `seed`; results are reproducible for a given seed, prompt list and
     batch size. `batch_size` counts prompts per forward pass (each carries n rows); None = all.
+    `fast` uses the lean decoder of `octothinker.model.fast_decode` where the architecture allows
+    (same logits to float rounding); False forces the HF forward.
     """
     import torch
 
@@ -242,7 +315,7 @@ def sample(
             for start in range(0, len(order), size):
                 chunk = order[start:start + size]
                 outs = _sample_batch(model, tokenizer, [encoded[i] for i in chunk], n, max_new_tokens, temperature,
-                                     top_p, stops, eos, generator)
+                                     top_p, stops, eos, generator, fast)
                 for i, group in zip(chunk, outs):
                     results[i] = group
                 if bar is not None:

@@ -1,0 +1,54 @@
+"""Shared-prompt scoring equals a forward over every full prompt+response sequence (values and gradients)."""
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from octothinker.rl.policy_batch import build_batch, token_logps
+
+PROMPTS = [[3, 4, 5], [3, 4, 5], [7, 8], [7, 8], [9, 10, 11, 12], [9, 10, 11, 12]]
+RESPS = [[20, 21, 1], [22], [23, 24, 25, 26, 1], [27, 1], [30, 31], [32, 33, 34]]
+
+
+def model():
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                      num_key_value_heads=2)
+    return LlamaForCausalLM(cfg)
+
+
+def full_sequence_logps(m, r):
+    seq = torch.tensor([PROMPTS[r] + RESPS[r]])
+    logp = torch.log_softmax(m(seq).logits[0].float(), -1)
+    return logp[len(PROMPTS[r]) - 1:-1].gather(-1, torch.tensor(RESPS[r])[:, None]).squeeze(-1)
+
+
+@pytest.mark.parametrize("rows", [[5, 0, 2, 3], [1], [0, 1, 2, 3, 4, 5]])
+def test_logps_match_full_sequences(rows):
+    m = model()
+    batch = build_batch(PROMPTS, RESPS, pad=0)
+    logp, ent, mask = token_logps(m, batch, torch.tensor(rows), with_entropy=True)
+    assert logp.shape == mask.shape == ent.shape == (len(rows), max(len(RESPS[r]) for r in rows))
+    for j, r in enumerate(rows):
+        n = len(RESPS[r])
+        assert mask[j].tolist() == [1.0] * n + [0.0] * (mask.shape[1] - n)
+        torch.testing.assert_close(logp[j, :n], full_sequence_logps(m, r), atol=1e-5, rtol=0)
+
+
+def test_gradients_match_full_sequences():
+    """The prompt pass is shared by a group, so its gradient is the sum over the group's rollouts."""
+    m = model()
+    rows = [0, 1, 2, 4, 5]
+    logp, _, mask = token_logps(m, build_batch(PROMPTS, RESPS, pad=0), torch.tensor(rows), with_entropy=False)
+    (logp * mask).sum().backward()
+    shared = {k: p.grad.clone() for k, p in m.named_parameters()}
+    m.zero_grad()
+    sum(full_sequence_logps(m, r).sum() for r in rows).backward()
+    for k, p in m.named_parameters():
+        torch.testing.assert_close(shared[k], p.grad, atol=1e-5, rtol=1e-4, msg=k)
+
+
+def test_bad_batches_are_refused():
+    with pytest.raises(ValueError, match="one prompt per response"):
+        build_batch([[1]], [[2], [3]], pad=0)
+    with pytest.raises(ValueError, match="at least one token"):
+        build_batch([[]], [[2]], pad=0)
