@@ -294,6 +294,8 @@ class RLVariantConfig:
     length_schedule: Optional[dict[int, int]] = None  # {} = a fixed maximum length
     truncation: Optional[Literal["none", "penalty", "mask"]] = None
     prompts_path: Optional[str] = None
+    prompts_per_step: Optional[int] = None
+    reward_control: Optional[Literal["none", "shuffled"]] = None
 
     def validate(self) -> None:
         if not self.init_from:
@@ -326,6 +328,7 @@ class RLConfig:
     save_every: int = 20
     backend: Literal["hf", "vllm", "auto"] = "auto"
     truncation_penalty: float = 1.0  # truncation=penalty: subtracted from a truncated response's reward
+    reward_control: Literal["none", "shuffled"] = "none"  # shuffled: a control arm; rewards permuted across the batch
     answer_kind: str = "math"  # grader kind for the reward (math | gsm | mc)
     reward_timeout: float = 5.0  # seconds per response for the grader; a step never waits longer than the batch budget
     grad_clip: float = 1.0

@@ -36,8 +36,10 @@ def left_pad(rows):
     return ids, mask
 
 
+@pytest.mark.parametrize("fuse", [True, False])
 @pytest.mark.parametrize("make", [llama, qwen2])
-def test_every_step_matches_the_hf_forward_without_padding(make):
+def test_every_step_matches_the_hf_forward_without_padding(make, fuse, monkeypatch):
+    monkeypatch.setattr(fast_decode, "FUSE_MAX_PARAMS", 10**12 if fuse else 0)  # unfused: large models
     m = make()
     assert fast_decode.supports(m)
     rows = [[5, 6, 7, 8, 9, 10], [11, 12], [13, 14, 15]]

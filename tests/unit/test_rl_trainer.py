@@ -65,6 +65,17 @@ def test_reward_rises_on_toy_task(tmp_path):
     assert start < 0.2 and end >= 0.35 and end - start >= 0.2, acc
 
 
+def test_shuffled_reward_control_does_not_learn(tmp_path):
+    """The control arm sees the same reward rate with no link to the responses: the task is not learned."""
+    tok = word_tokenizer()
+    c = cfg(steps=25, prompts_per_step=8, group_size=8, mini_batch_size=64, reward_control="shuffled")
+    RLTrainer(c, tiny_model(tok), tok, prompts(), tmp_path / "run", seed=0).train()
+    rows = read_jsonl(tmp_path / "run" / "metrics.jsonl")
+    acc = [r["accuracy"] for r in rows]  # true correctness, logged as usual
+    assert sum(acc[-5:]) / 5 < 0.25, acc
+    assert all(abs(r["reward_mean"] - r["accuracy"]) < 1e-6 for r in rows)  # a permutation keeps the batch's rate
+
+
 def test_resume_gives_the_same_run(tmp_path):
     tok = word_tokenizer()
     full = RLTrainer(cfg(steps=4, save_every=2), tiny_model(tok), tok, prompts(), tmp_path / "a", grader=last_digit_grader)

@@ -32,20 +32,35 @@ def _cat_bias(*linears):
                       for b, lin in zip(biases, linears)])
 
 
-class _Layer:
-    """One decoder layer's weights, with q/k/v and gate/up fused into single matmuls."""
+FUSE_MAX_PARAMS = 50_000_000  # fusing copies the weights: worth it only where per-op overhead dominates
 
-    def __init__(self, layer):
+
+class _Layer:
+    """One decoder layer's weights; on small models q/k/v and gate/up are fused into single matmuls."""
+
+    def __init__(self, layer, fuse: bool):
         att, mlp = layer.self_attn, layer.mlp
         self.ln1, self.eps1 = layer.input_layernorm.weight, layer.input_layernorm.variance_epsilon
         self.ln2, self.eps2 = layer.post_attention_layernorm.weight, layer.post_attention_layernorm.variance_epsilon
-        self.qkv_w = torch.cat([att.q_proj.weight, att.k_proj.weight, att.v_proj.weight])
-        self.qkv_b = _cat_bias(att.q_proj, att.k_proj, att.v_proj)
+        self.qkv = (att.q_proj, att.k_proj, att.v_proj)
+        self.gu = (mlp.gate_proj, mlp.up_proj)
+        self.fused = fuse
+        if fuse:
+            self.qkv_w, self.qkv_b = torch.cat([m.weight for m in self.qkv]), _cat_bias(*self.qkv)
+            self.gu_w, self.gu_b = torch.cat([m.weight for m in self.gu]), _cat_bias(*self.gu)
         self.o_w, self.o_b = att.o_proj.weight, att.o_proj.bias
-        self.gu_w = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])
-        self.gu_b = _cat_bias(mlp.gate_proj, mlp.up_proj)
         self.down_w, self.down_b = mlp.down_proj.weight, mlp.down_proj.bias
         self.inter = mlp.gate_proj.out_features
+
+    def project_qkv(self, x):
+        if self.fused:
+            return F.linear(x, self.qkv_w, self.qkv_b)
+        return torch.cat([F.linear(x, m.weight, m.bias) for m in self.qkv], dim=-1)
+
+    def project_gate_up(self, x):
+        if self.fused:
+            return F.linear(x, self.gu_w, self.gu_b)
+        return torch.cat([F.linear(x, m.weight, m.bias) for m in self.gu], dim=-1)
 
 
 def _rms(x, weight, eps):
@@ -78,7 +93,8 @@ class FastDecoder:
         self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // self.heads
         self.scale = self.head_dim ** -0.5
         self.embed = inner.embed_tokens.weight
-        self.layers = [_Layer(layer) for layer in inner.layers]
+        fuse = sum(p.numel() for p in model.parameters()) <= FUSE_MAX_PARAMS
+        self.layers = [_Layer(layer, fuse) for layer in inner.layers]
         self.norm, self.norm_eps = inner.norm.weight, inner.norm.variance_epsilon
         self.head_w, self.head_b = model.lm_head.weight, getattr(model.lm_head, "bias", None)
         self.capacity = capacity
@@ -100,7 +116,7 @@ class FastDecoder:
         faster on CPU than SDPA for one query; prefill (T > 1) uses SDPA.
         """
         b, t, _ = x.shape
-        qkv = F.linear(x, lay.qkv_w, lay.qkv_b).view(b, t, self.heads + 2 * self.kv_heads, self.head_dim).transpose(1, 2)
+        qkv = lay.project_qkv(x).view(b, t, self.heads + 2 * self.kv_heads, self.head_dim).transpose(1, 2)
         qk = _rope(qkv[:, : self.heads + self.kv_heads], cos, sin)  # q and k heads rotated together
         q, k, v = qk[:, : self.heads], qk[:, self.heads:], qkv[:, self.heads + self.kv_heads:]
         end = self.length + t
@@ -109,8 +125,9 @@ class FastDecoder:
         keys_t, values = self.kt[li, :, :, :, :end], self.v[li, :, :, :end]
         if t == 1:
             q = q.reshape(b, self.kv_heads, self.heads // self.kv_heads, self.head_dim)  # query heads by kv head
-            scores = torch.matmul(q, keys_t).mul_(self.scale).add_(attn_mask)
-            out = torch.matmul(torch.softmax(scores, dim=-1), values).view(b, self.heads, 1, self.head_dim)
+            scores = torch.matmul(q, keys_t).float().mul_(self.scale).add_(attn_mask)  # softmax in float32
+            probs = torch.softmax(scores, dim=-1).to(values.dtype)
+            out = torch.matmul(probs, values).view(b, self.heads, 1, self.head_dim)
         else:
             out = F.scaled_dot_product_attention(q, keys_t.transpose(-1, -2), values, attn_mask=attn_mask,
                                                  scale=self.scale, enable_gqa=self.kv_heads != self.heads)
@@ -123,7 +140,7 @@ class FastDecoder:
         attn_mask = torch.zeros(allowed.shape, dtype=x.dtype, device=x.device).masked_fill_(~allowed, float("-inf"))
         for li, lay in enumerate(self.layers):
             x = x + self._attend(_rms(x, lay.ln1, lay.eps1), li, lay, cos, sin, attn_mask)
-            gu = F.linear(_rms(x, lay.ln2, lay.eps2), lay.gu_w, lay.gu_b)
+            gu = lay.project_gate_up(_rms(x, lay.ln2, lay.eps2))
             x = x + F.linear(F.silu(gu[..., :lay.inter]) * gu[..., lay.inter:], lay.down_w, lay.down_b)
         return x
 

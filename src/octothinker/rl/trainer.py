@@ -101,6 +101,8 @@ class RLTrainer:
         rb = finish_rewards(pending, ro.texts, ro.truncated, cfg.template, cfg.format_reward, cfg.truncation, cfg.truncation_penalty)
         t_reward_wait = time.perf_counter() - t2
         rewards = torch.tensor(rb.rewards, dtype=torch.float32)
+        if cfg.reward_control == "shuffled":  # same reward rate, no link to the responses: what noise alone does
+            rewards = rewards[torch.randperm(n_roll, generator=torch.Generator().manual_seed(step_seed(self.seed, step, 41)))]
         adv = L.group_advantages(rewards, G, scale=cfg.loss_agg != "dr_grpo")
         zero_var = L.zero_variance_groups(rewards, G)
         keep = torch.ones(n_roll, dtype=torch.bool)
