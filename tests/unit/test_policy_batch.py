@@ -3,7 +3,7 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from octothinker.rl.policy_batch import build_batch, token_logps
+from octothinker.rl.policy_batch import build_batch, plan_chunks, token_logps
 
 PROMPTS = [[3, 4, 5], [3, 4, 5], [7, 8], [7, 8], [9, 10, 11, 12], [9, 10, 11, 12]]
 RESPS = [[20, 21, 1], [22], [23, 24, 25, 26, 1], [27, 1], [30, 31], [32, 33, 34]]
@@ -52,3 +52,40 @@ def test_bad_batches_are_refused():
         build_batch([[1]], [[2], [3]], pad=0)
     with pytest.raises(ValueError, match="at least one token"):
         build_batch([[]], [[2]], pad=0)
+
+
+def test_entropy_is_differentiable_only_when_asked():
+    m = model()
+    batch = build_batch(PROMPTS, RESPS, pad=0)
+    _, ent, _ = token_logps(m, batch, torch.tensor([0, 2]), with_entropy=True)
+    assert not ent.requires_grad
+    _, ent, _ = token_logps(m, batch, torch.tensor([0, 2]), with_entropy=True, entropy_grad=True)
+    assert ent.requires_grad
+
+
+def lengths_batch(resp_lens, prompt_len, group):
+    prompts = [[3 + i // group] * prompt_len for i in range(len(resp_lens))]
+    return build_batch(prompts, [[7] * n for n in resp_lens], pad=0)
+
+
+def test_plan_chunks_covers_every_row_once_and_respects_micro():
+    batch = lengths_batch([5, 40, 3, 38, 6, 41, 4, 39], prompt_len=4, group=2)
+    rows = [7, 0, 3, 5, 1]
+    for micro in (0, 2, 3):
+        chunks = plan_chunks(rows, batch, micro)
+        assert sorted(r for c in chunks for r in c) == sorted(rows)
+        if micro:
+            assert all(len(c) <= micro for c in chunks)
+
+
+def test_plan_chunks_sorts_by_length_when_padding_dominates():
+    """Short prompts, very uneven responses: length order in two chunks beats one padded forward."""
+    batch = lengths_batch([2, 60, 2, 60, 2, 60, 2, 60], prompt_len=2, group=2)
+    chunks = plan_chunks(list(range(8)), batch)
+    assert sorted(map(sorted, chunks)) == [[0, 2, 4, 6], [1, 3, 5, 7]]
+
+
+def test_plan_chunks_keeps_groups_together_when_prompts_dominate():
+    """Long shared prompts, equal responses: one chunk in prompt order runs each prompt once."""
+    batch = lengths_batch([3] * 8, prompt_len=50, group=4)
+    assert plan_chunks(list(range(8)), batch) == [[0, 1, 2, 3, 4, 5, 6, 7]]

@@ -48,9 +48,10 @@ def _expand(cache, index: torch.Tensor) -> None:
         layer.keys, layer.values = layer.keys.index_select(0, index), layer.values.index_select(0, index)
 
 
-def token_logps(model, batch: dict, rows: torch.Tensor, with_entropy: bool, device=None):
+def token_logps(model, batch: dict, rows: torch.Tensor, with_entropy: bool, device=None, entropy_grad: bool = False):
     """Per-token log-probs of the sampled response tokens of rollouts `rows` ([b, R_b], R_b = their longest
-    response), their entropies (or None) and their response mask; computed on `device`."""
+    response), their entropies (or None; differentiable only with `entropy_grad`) and their response mask;
+    computed on `device`."""
     from transformers import DynamicCache
 
     from ..model.sampling import last_logits_kwargs
@@ -82,5 +83,46 @@ def token_logps(model, batch: dict, rows: torch.Tensor, with_entropy: bool, devi
         logits = first[:, None].float()
     logp_all = torch.log_softmax(logits, dim=-1)
     logp = logp_all.gather(-1, resp.unsqueeze(-1)).squeeze(-1)
-    ent = -(logp_all.exp() * logp_all).sum(-1) if with_entropy else None
+    ent = None
+    if with_entropy:
+        with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+            src = logp_all if entropy_grad else logp_all.detach()
+            ent = -(src.exp() * src).sum(-1)
     return logp, ent, mask
+
+
+CHUNK_OVERHEAD = 32  # positions' worth of fixed cost per forward pass: ties go to fewer chunks
+
+
+def _cost(chunks: list[list[int]], resp_len: list[int], row_prompt: list[int], prompt_len: list[int]) -> int:
+    """Token positions a set of forward chunks computes: padded responses plus each chunk's distinct prompts."""
+    total = CHUNK_OVERHEAD * len(chunks)
+    for rows in chunks:
+        total += len(rows) * max(max(resp_len[r] for r in rows), 1)
+        prompts = {row_prompt[r] for r in rows}
+        total += len(prompts) * max(prompt_len[p] for p in prompts)
+    return total
+
+
+def plan_chunks(rows: list[int], batch: dict, micro: int = 0) -> list[list[int]]:
+    """Split the rollouts `rows` of one mini-batch into forward chunks that waste the least compute.
+
+    Candidates: rows in prompt order (a group shares its prompt pass) or in response-length order
+    (less right padding), cut into chunks of `micro` rows, or (micro = 0) into 1, 2, 4 or 8 equal
+    chunks; the plan with the fewest computed positions wins. The loss is summed over chunks with the
+    mini-batch's normaliser, so the plan changes speed, not the update.
+    """
+    resp_len = batch["resp_mask"].sum(1).long().tolist()
+    row_prompt = batch["row_prompt"].tolist()
+    prompt_len = batch["prompt_attn"].sum(1).long().tolist()
+    by_prompt = sorted(rows, key=lambda r: (row_prompt[r], r))
+    by_length = sorted(rows, key=lambda r: (resp_len[r], row_prompt[r], r))
+    sizes = [micro] if micro > 0 else sorted({-(-len(rows) // k) for k in (1, 2, 4, 8)}, reverse=True)
+    best, best_cost = None, None
+    for order in (by_prompt, by_length):
+        for size in sizes:
+            chunks = [order[i:i + size] for i in range(0, len(order), size)]
+            cost = _cost(chunks, resp_len, row_prompt, prompt_len)
+            if best_cost is None or cost < best_cost:
+                best, best_cost = chunks, cost
+    return best

@@ -19,7 +19,7 @@ from ..configio import to_dict
 from ..paths import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 from . import losses as L
 from .metrics import text_metrics
-from .policy_batch import build_batch, token_logps
+from .policy_batch import build_batch, plan_chunks, token_logps
 from .rewards import finish_rewards, start_rewards
 from .rollout import max_tokens_at, sample
 from .templates import render, stop_strings
@@ -146,8 +146,8 @@ class RLTrainer:
         olds = torch.zeros((n, width))
         refs = torch.zeros((n, width)) if self.ref is not None else None
         mb = self.cfg.micro_batch_size or self.cfg.mini_batch_size
-        for lo in range(0, n, mb):
-            rows = torch.arange(lo, min(lo + mb, n))
+        for chunk in plan_chunks(list(range(n)), batch, mb):
+            rows = torch.tensor(chunk)
             logp = token_logps(self.model, batch, rows, False, self.device)[0]
             olds[rows, : logp.shape[1]] = logp.cpu()
             if refs is not None:
@@ -168,14 +168,13 @@ class RLTrainer:
         for _ in range(cfg.ppo_epochs):
             order = idx_all[torch.randperm(idx_all.numel(), generator=g)]
             for lo in range(0, order.numel(), cfg.mini_batch_size):
-                mini = order[lo : lo + cfg.mini_batch_size].sort().values  # a prompt's rollouts side by side
+                mini = order[lo : lo + cfg.mini_batch_size]
                 mask_all = batch["resp_mask"][mini] * seq_mask[mini].unsqueeze(1)
                 n_tok, n_seq = float(mask_all.sum()), float(mini.numel())
                 self.opt.zero_grad(set_to_none=True)
-                mb = cfg.micro_batch_size or mini.numel()
-                for mlo in range(0, mini.numel(), mb):
-                    part = mini[mlo : mlo + mb]
-                    logp, ent, mask = token_logps(self.model, batch, part, True, self.device)
+                for chunk in plan_chunks(mini.tolist(), batch, cfg.micro_batch_size):
+                    part = torch.tensor(chunk)
+                    logp, ent, mask = token_logps(self.model, batch, part, True, self.device, bool(cfg.entropy_coef))
                     width = logp.shape[1]
                     mask = mask * seq_mask[part].unsqueeze(1).to(self.device)
                     old = old_logp[part, :width].to(self.device) if old_logp is not None else logp.detach()
