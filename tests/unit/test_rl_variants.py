@@ -48,3 +48,14 @@ def test_plan_has_one_rl_stage_per_run_and_evals_use_the_variant_template():
 def test_bad_variants_fail_naming_the_key(rl, needle):
     with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
         _recipe(rl)
+
+
+def test_a_run_name_selects_only_that_run_and_a_source_selects_its_runs():
+    """Stage rl:short must not also train the variant that starts from short (it has its own stage)."""
+    from octothinker.rl.trainer import select_runs
+
+    runs = {"short": ("short", 1), "short-shuffled": ("short", 2), "base": ("base", 3), "from-dir": ("/m/x", 4)}
+    assert list(select_runs(runs, ["short"])) == ["short"]
+    assert list(select_runs(runs, ["short-shuffled"])) == ["short-shuffled"]
+    assert list(select_runs(runs, ["/m/x"])) == ["from-dir"]
+    assert list(select_runs(runs, ["base", "short-shuffled"])) == ["short-shuffled", "base"]

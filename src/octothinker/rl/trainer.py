@@ -358,6 +358,18 @@ def _load_policy(recipe, target: str):
     return build_model(recipe.model, tok, seed=recipe.run.seed), tok, None
 
 
+def select_runs(runs: dict[str, tuple], names: list[str]) -> dict[str, tuple]:
+    """The runs `names` ask for: a run's own name selects that run only (a pipeline stage `rl:<name>`);
+    any other name selects every run starting from that init source (`octothinker rl --only short`)."""
+    out = {}
+    for n in names:
+        if n in runs:
+            out[n] = runs[n]
+        else:
+            out.update({k: v for k, v in runs.items() if v[0] == n})
+    return {k: runs[k] for k in runs if k in out}
+
+
 def run_rl(recipe, names: list[str] | None = None) -> Path:
     """RL every run of the recipe (init_from entries and variants), or those named by run name or init source."""
     from ..paths import RunPaths
@@ -369,7 +381,7 @@ def run_rl(recipe, names: list[str] | None = None) -> Path:
             runs.update({rl_run_name(n): (n, recipe.rl) for n in unknown})
         elif unknown:
             raise ValueError(f"rl: unknown run(s) {', '.join(unknown)}; this recipe has {', '.join(runs)}")
-        runs = {k: v for k, v in runs.items() if k in names or v[0] in names}
+        runs = select_runs(runs, names)
     rp = RunPaths(recipe.run_dir)
     device = _device(recipe.run.device)
     prompt_sets: dict = {}  # prompts_path -> prompts, and (benchmark, limit) -> records: loaded once per call
