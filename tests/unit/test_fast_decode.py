@@ -86,6 +86,12 @@ def test_capacity_is_enforced():
             dec.step(torch.tensor([3]))
 
 
+@pytest.mark.parametrize("rope", [{"rope_type": "dynamic", "factor": 4.0}, {"type": "dynamic", "factor": 4.0}])
+def test_length_dependent_rope_uses_the_hf_forward(rope):
+    cfg = LlamaConfig(**{**COMMON, "max_position_embeddings": 16, "rope_scaling": dict(rope)})
+    assert not fast_decode.supports(LlamaForCausalLM(cfg))
+
+
 def test_unsupported_models_use_the_hf_forward():
     from transformers import GPT2Config, GPT2LMHeadModel
 

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 _TYPES = ("llama", "qwen2")
+_LENGTH_DEPENDENT_ROPE = ("dynamic", "longrope")
 
 
 def supports(model) -> bool:
@@ -20,6 +21,9 @@ def supports(model) -> bool:
         return False
     if getattr(cfg, "hidden_act", "silu") != "silu" or getattr(cfg, "use_sliding_window", False):
         return False
+    rope = getattr(cfg, "rope_parameters", None) or getattr(cfg, "rope_scaling", None) or {}
+    if (rope.get("rope_type") or rope.get("type") or "default") in _LENGTH_DEPENDENT_ROPE:
+        return False  # their frequencies depend on the current length; one table for all positions would be wrong
     inner = getattr(model, "model", None)
     return inner is not None and hasattr(inner, "layers") and hasattr(inner, "rotary_emb") and hasattr(model, "lm_head")
 

@@ -136,7 +136,7 @@ class RLTrainer:
             "time_step": time.perf_counter() - t0,
             "gen_tokens_per_s": sum(lengths) / max(t_gen, 1e-9),
         }
-        self._save_rollouts(step + 1, recs, ro, rb)
+        self._save_rollouts(step + 1, recs, ro, rb, rewards.tolist())
         return row
 
     @torch.no_grad()
@@ -200,14 +200,15 @@ class RLTrainer:
         return out
 
     # ------------------------------------------------------------------ logging / validation
-    def _save_rollouts(self, step: int, recs, ro, rb) -> None:
+    def _save_rollouts(self, step: int, recs, ro, rb, trained: list[float]) -> None:
+        """The first rollouts of the step; `reward` is what the update used (shuffled under the control)."""
         k = min(self.cfg.rollout_samples, len(ro.texts))
         if k <= 0:
             return
         G = self.cfg.group_size
         rows = [
             {"prompt_id": recs[i // G].get("id"), "question": recs[i // G]["question"], "gold": recs[i // G]["answer"],
-             "response": ro.texts[i], "extracted": rb.extracted[i], "reward": rb.rewards[i], "correct": rb.correct[i],
+             "response": ro.texts[i], "extracted": rb.extracted[i], "reward": trained[i], "correct": rb.correct[i],
              "truncated": ro.truncated[i], "tokens": len(ro.response_ids[i])}
             for i in range(k)
         ]
@@ -360,7 +361,7 @@ def _load_policy(recipe, target: str):
 
 def select_runs(runs: dict[str, tuple], names: list[str]) -> dict[str, tuple]:
     """The runs `names` ask for: a run's own name selects that run only (a pipeline stage `rl:<name>`);
-    any other name selects every run starting from that init source (`octothinker rl --only short`)."""
+    a name that is no run's name but an init source (e.g. a directory) selects every run starting from it."""
     out = {}
     for n in names:
         if n in runs:
