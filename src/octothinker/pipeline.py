@@ -3,7 +3,8 @@
 Each stage is identified as `kind:name` (data:stable, midtrain:short, rl:base, eval:rl-short, report).
 A stage is skipped when `pipeline.json` records it done with the same config hash (the hash covers
 the recipe sections it reads and the hashes of the stages it depends on); otherwise its `run_<stage>`
-function is called, which itself resumes from the last checkpoint of an interrupted run.
+function is called, which itself resumes from the last checkpoint of an interrupted run. Output made
+under another config is moved aside first (`<dir>.superseded-<hash>`), never resumed.
 """
 from __future__ import annotations
 
@@ -191,6 +192,24 @@ def run_facts() -> dict:
     return facts
 
 
+def _supersede(stage: Stage, prev: dict | None, force: bool) -> Path | None:
+    """Move a stage's output aside when it was made with another config (or `--force`), so the stage
+    starts fresh instead of resuming checkpoints of the old config; an interrupted run with the same
+    config keeps its output and resumes. Returns where the old output went, or None."""
+    if stage.output is None or not stage.output.exists():
+        return None
+    if not force and (prev is None or prev.get("hash") == stage.hash):
+        return None
+    tag = (prev or {}).get("hash", "unknown")[:8] if not force else f"forced-{int(time.time())}"
+    dest = stage.output.with_name(f"{stage.output.name}.superseded-{tag}")
+    n = 1
+    while dest.exists():
+        dest = stage.output.with_name(f"{stage.output.name}.superseded-{tag}-{n}")
+        n += 1
+    stage.output.rename(dest)
+    return dest
+
+
 def run_pipeline(
     recipe: Recipe,
     only: list[str] | None = None,
@@ -223,6 +242,9 @@ def run_pipeline(
         elapsed = time.time() - t_start
         echo(f"[{i}/{len(stages)}] {s.id}: running (stage ~{fmt_s(s.estimate_s)}; elapsed {fmt_s(elapsed)}, "
              f"ETA for the rest ~{fmt_s(remaining)})")
+        moved = _supersede(s, state.get(s.id), force)
+        if moved:
+            echo(f"[{i}/{len(stages)}] {s.id}: its config changed; the old output was moved to {moved}")
         state[s.id] = {"hash": s.hash, "status": "running", "started": time.time()}
         atomic_write_json(state_path, state)
         t0 = time.time()

@@ -123,3 +123,24 @@ def test_run_facts_written(recipe, calls, tmp_path):
     assert set(facts["stages"]) == set(EXPECTED)
     assert facts["hardware"]["python"] and facts["seed"] == 0
     assert (tmp_path / "runs/t/config.resolved.yaml").exists()
+
+
+def test_changed_config_starts_the_stage_fresh_and_keeps_the_old_output(recipe, calls, tmp_path):
+    """A stage whose config changed must not resume checkpoints made under the old config."""
+    log, fail = calls
+    run_pipeline(recipe(), echo=lambda s: None)
+    rl_dir = tmp_path / "runs/t/rl/short"
+    (rl_dir / "step_2").mkdir()
+    old_hash = json.loads((tmp_path / "runs/t/pipeline.json").read_text())["rl:short"]["hash"]
+    out = []
+    run_pipeline(recipe("rl.lr=2e-5"), echo=out.append)
+    moved = tmp_path / f"runs/t/rl/short.superseded-{old_hash[:8]}"
+    assert (moved / "step_2").is_dir() and not (rl_dir / "step_2").exists()
+    assert any("moved to" in line and "rl:short" in line for line in out)
+    fail.add("rl:base")  # an interrupted stage with an unchanged config keeps its output and resumes
+    with pytest.raises(StageFailed):
+        run_pipeline(recipe("rl.lr=3e-5"), echo=lambda s: None)
+    (tmp_path / "runs/t/rl/base/step_1").mkdir(parents=True, exist_ok=True)
+    fail.clear()
+    run_pipeline(recipe("rl.lr=3e-5"), echo=lambda s: None)
+    assert (tmp_path / "runs/t/rl/base/step_1").is_dir()
