@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .sampling import left_pad_positions
+
 _TYPES = ("llama", "qwen2")
 _LENGTH_DEPENDENT_ROPE = ("dynamic", "longrope")
 
@@ -157,7 +159,7 @@ class FastDecoder:
         if t > self.capacity:
             raise ValueError(f"prompt of {t} tokens exceeds the decode capacity {self.capacity}")
         mask = mask.bool()
-        pos = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        pos = left_pad_positions(mask)
         self.valid[:b, :t] = mask
         causal = torch.ones((t, t), dtype=torch.bool, device=self.device).tril()
         attn = causal[None, None] & mask[:, None, None, :]

@@ -3,8 +3,9 @@
 Prompts are sorted by length and left-padded into batches; each batch is prefilled once, its cache
 repeated n times for n samples per prompt, then decoded token by token (through the lean decoder of
 `fast_decode` for Llama/Qwen2 models, else the HF forward). Rows that emit EOS or complete a stop
-string are finished at once and leave the batch (and the cache) when a quarter of it has finished. Every sample keeps its prompt and
-token ids next to its text, so a trainer can score exactly what was sampled.
+string are finished at once and leave the batch (and the cache) when a quarter of it has finished.
+Every sample keeps its prompt and token ids next to its text, so a trainer can score exactly what
+was sampled.
 """
 from __future__ import annotations
 
@@ -107,16 +108,24 @@ def _stop_candidates(tokenizer, stop: Sequence[str]) -> list[bool]:
     return [any(c in text for c in lasts) for text in _token_texts(tokenizer)]
 
 
-def _left_pad(rows: list[list[int]], pad_id: int, device):
+def pad_rows(rows: list[list[int]], pad_id: int, left: bool):
+    """Token-id rows as one padded [N, width] tensor (left- or right-padded) and its 0/1 attention mask."""
     import torch
 
-    width = max(len(r) for r in rows)
+    width = max(max((len(r) for r in rows), default=1), 1)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, r in enumerate(rows):
-        ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
-        mask[i, width - len(r):] = 1
-    return ids.to(device), mask.to(device)
+        if r:
+            cols = slice(width - len(r), width) if left else slice(0, len(r))
+            ids[i, cols] = torch.tensor(r, dtype=torch.long)
+            mask[i, cols] = 1
+    return ids, mask
+
+
+def left_pad_positions(mask):
+    """Rotary positions of a left-padded batch: 0 at each row's first real token (pads get 0 too)."""
+    return (mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
 def last_logits_kwargs(model) -> dict:
@@ -170,7 +179,7 @@ class _HFStepper:
         from transformers import DynamicCache
 
         self.mask = mask
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        positions = left_pad_positions(mask)
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=DynamicCache(),
                          use_cache=True, **last_logits_kwargs(self.model))
         self.cache, self.last_pos = out.past_key_values, positions[:, -1]
@@ -220,7 +229,7 @@ def _sample_batch(model, tokenizer, rows, n, max_new_tokens, temperature, top_p,
 
     device = next(model.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos, default=0)
-    ids, mask = _left_pad(rows, pad_id, device)
+    ids, mask = (t.to(device) for t in pad_rows(rows, pad_id, left=True))
     dec = _stepper(model, len(rows), ids.shape[1] + max_new_tokens, fast)
     logits = dec.prefill(ids, mask)
     if n > 1:
@@ -230,7 +239,6 @@ def _sample_batch(model, tokenizer, rows, n, max_new_tokens, temperature, top_p,
     tokens: list[list[int]] = [[] for _ in range(total)]
     finish = ["length"] * total
     slots: list[int] = list(range(total))  # row r of the decoder's batch holds sequence slots[r] (-1: finished)
-    live = total
     for step in range(max_new_tokens):
         nxt = sample_next(logits, temperature, top_p, generator).tolist()
         rows_now = [r for r, seq in enumerate(slots) if seq >= 0]
@@ -242,11 +250,10 @@ def _sample_batch(model, tokenizer, rows, n, max_new_tokens, temperature, top_p,
                 finish[slots[r]], slots[r] = "eos", -1
             elif hit:
                 finish[slots[r]], slots[r] = "stop", -1
-        live = sum(seq >= 0 for seq in slots)
-        if not live or step == max_new_tokens - 1:
+        keep = [r for r, seq in enumerate(slots) if seq >= 0]
+        if not keep or step == max_new_tokens - 1:
             break
-        if live <= 0.75 * len(slots):
-            keep = [r for r, seq in enumerate(slots) if seq >= 0]
+        if len(keep) <= 0.75 * len(slots):
             dec.select(torch.tensor(keep, device=device))
             slots = [slots[r] for r in keep]
             nxt = [nxt[r] for r in keep]

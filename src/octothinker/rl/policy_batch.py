@@ -10,17 +10,7 @@ from __future__ import annotations
 
 import torch
 
-
-def _pad(rows: list[list[int]], pad: int, left: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(max((len(r) for r in rows), default=1), 1)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        if r:
-            sl = slice(width - len(r), width) if left else slice(0, len(r))
-            ids[i, sl] = torch.tensor(r, dtype=torch.long)
-            mask[i, sl] = 1
-    return ids, mask
+from ..model.sampling import last_logits_kwargs, left_pad_positions, pad_rows
 
 
 def build_batch(prompt_ids: list[list[int]], response_ids: list[list[int]], pad: int) -> dict:
@@ -32,8 +22,8 @@ def build_batch(prompt_ids: list[list[int]], response_ids: list[list[int]], pad:
         raise ValueError("build_batch: every prompt needs at least one token")
     index: dict[tuple[int, ...], int] = {}
     row_prompt = [index.setdefault(tuple(p), len(index)) for p in prompt_ids]
-    prompts, prompt_attn = _pad([list(p) for p in index], pad, left=True)
-    resp, resp_mask = _pad(response_ids, pad, left=False)
+    prompts, prompt_attn = pad_rows([list(p) for p in index], pad, left=True)
+    resp, resp_mask = pad_rows(response_ids, pad, left=False)
     return {"prompt_ids": prompts, "prompt_attn": prompt_attn, "row_prompt": torch.tensor(row_prompt, dtype=torch.long),
             "resp": resp, "resp_mask": resp_mask.float()}
 
@@ -54,8 +44,6 @@ def token_logps(model, batch: dict, rows: torch.Tensor, with_entropy: bool, devi
     computed on `device`."""
     from transformers import DynamicCache
 
-    from ..model.sampling import last_logits_kwargs
-
     device = device or next(model.parameters()).device
     mask = batch["resp_mask"][rows]
     width = max(int(mask.sum(1).max()), 1)
@@ -66,7 +54,7 @@ def token_logps(model, batch: dict, rows: torch.Tensor, with_entropy: bool, devi
     p_attn = batch["prompt_attn"][used].to(device)
     keep_from = int((p_attn.sum(0) == 0).sum())  # columns that are padding in every used prompt
     p_ids, p_attn = p_ids[:, keep_from:], p_attn[:, keep_from:]
-    p_pos = (p_attn.cumsum(-1) - 1).clamp(min=0)
+    p_pos = left_pad_positions(p_attn)
     out = model(input_ids=p_ids, attention_mask=p_attn, position_ids=p_pos, past_key_values=DynamicCache(),
                 use_cache=True, **last_logits_kwargs(model))
     cache = out.past_key_values
