@@ -41,7 +41,9 @@ class ToyWorldConfig:
     rl_prompts: int = 2000
     benchmark_frac: float = 0.1  # share of canonical problem keys reserved for the benchmarks
     rl_frac: float = 0.1  # share reserved for RL prompts; the rest is the training split
-    restate_steps: bool = False  # CoT repeats each step's sentence before its equation (a local copy tiny models learn)
+    restate_steps: bool = False  # v1 only: CoT repeats each step's sentence before its equation (v2 always does)
+    version: int = 2  # 2: wide answers, mixed solution styles, deep benchmarks (docs/toyworld.md); 1: the old world
+    direct_share: float = 0.6  # v2: share of QA records answered directly, without working (half that in qa_long)
 
     def validate(self) -> None:
         for name in ("general_docs", "math_web_docs", "qa_docs", "instruct_docs", "benchmark_size", "rl_prompts"):
@@ -50,6 +52,10 @@ class ToyWorldConfig:
         for name in ("benchmark_frac", "rl_frac"):
             if not 0 < getattr(self, name) < 0.5:
                 raise ValueError(f"{name}: must be in (0, 0.5), got {getattr(self, name)}")
+        if self.version not in (1, 2):
+            raise ValueError(f"version: must be 1 or 2, got {self.version}")
+        if not 0 <= self.direct_share <= 1:
+            raise ValueError(f"direct_share: must be in [0, 1], got {self.direct_share}")
 
 
 # ----------------------------------------------------------------------------- data
@@ -218,7 +224,7 @@ class MidtrainConfig:
     weight_decay: float = 0.1
     betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
     grad_clip: float = 1.0
-    precision: Literal["bf16", "fp32"] = "bf16"
+    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU (CPU bf16 can be 20x slower)
     checkpoint_every_tokens: int = 500_000
     eval_every_steps: int = 50
     activation_checkpointing: bool = False
@@ -296,6 +302,9 @@ class RLVariantConfig:
     prompts_path: Optional[str] = None
     prompts_per_step: Optional[int] = None
     reward_control: Optional[Literal["none", "shuffled"]] = None
+    validate_limit: Optional[int] = None
+    validate_samples: Optional[int] = None
+    validate_rl_prompts: Optional[int] = None
 
     def validate(self) -> None:
         if not self.init_from:
@@ -335,10 +344,16 @@ class RLConfig:
     weight_decay: float = 0.0
     micro_batch_size: int = 0  # rollouts per forward/backward inside a mini-batch (0 = whole mini-batch)
     validate_limit: int = 64  # problems per benchmark at each validation (0 = all)
-    validate_max_tokens: int = 0  # 0 = the current max response length
+    validate_max_tokens: int = 0  # one budget for every validation of a run; 0 = the largest scheduled length
+    validate_samples: int = 8  # sampled responses per validation problem (avg@k, pass@k); 0 = greedy only
+    validate_temperature: float = 1.0  # temperature of the sampled validation responses
+    validate_rl_prompts: int = 0  # memorisation check: this many RL prompts trained on early vs never used
+    require_valid_chain: bool = False  # toy world: reward only answers whose gold steps are all written out
+    reward_on_timeout: Literal["mask", "wrong"] = "mask"  # a response the grader timed out on: out of the loss, or 0
     validate_benchmarks: list[str] = field(default_factory=list)  # default: the eval benchmarks
     rollout_samples: int = 16  # rollouts saved to rollouts/step_<n>.jsonl each step
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: rollouts and scoring/update forwards under bf16 autocast; fp32 weights and loss math
+    on_bad_record: Literal["error", "skip"] = "error"  # a malformed prompt record: stop naming file:line, or skip and count
     prompts_path: Optional[str] = None  # JSONL of {"question", "answer"} (default: the toy world's RL prompts)
     variants: dict[str, RLVariantConfig] = field(default_factory=dict)  # extra runs: name -> init + changed settings
 
@@ -380,6 +395,11 @@ class RLConfig:
                 raise ValueError(f"length_schedule.{step}: need step >= 0 and max tokens > 0, got {tokens}")
         if self.micro_batch_size < 0:
             raise ValueError(f"micro_batch_size: must be >= 0, got {self.micro_batch_size}")
+        for name in ("validate_samples", "validate_rl_prompts", "validate_max_tokens", "validate_limit"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
+        if self.validate_temperature <= 0:
+            raise ValueError(f"validate_temperature: must be > 0, got {self.validate_temperature}")
         plain = {rl_run_name(src) for src in self.init_from}
         for name in self.variants:
             if name in plain:

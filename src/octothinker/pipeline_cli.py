@@ -4,7 +4,19 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-DEMO_RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "toy_demo.yaml"
+
+def demo_recipe() -> Path:
+    """recipes/toy_demo.yaml as shipped inside the package (package data `octothinker/recipes/`, which in a
+    checkout is a link to the repo-root recipes/), so `demo` works from a wheel as from a checkout."""
+    from importlib.resources import files
+
+    shipped = files("octothinker").joinpath("recipes", "toy_demo.yaml")
+    if shipped.is_file():
+        return Path(str(shipped)).resolve()
+    return Path(__file__).resolve().parents[2] / "recipes" / "toy_demo.yaml"  # a checkout without the link
+
+
+DEMO_RECIPE = demo_recipe()
 
 
 def register(sub) -> None:
@@ -26,7 +38,7 @@ def register(sub) -> None:
         description="Run recipes/toy_demo.yaml: toy corpora -> base model -> stable -> decay branches -> "
         "RL from the base and from the branches -> eval on toy benchmarks -> report. CPU, no downloads.",
     )
-    d.add_argument("overrides", nargs="*", metavar="key.sub=value", help="override recipe keys, e.g. rl.steps=10")
+    d.add_argument("overrides", nargs="*", default=[], metavar="key.sub=value", help="override recipe keys, e.g. rl.steps=10")
     _common(d)
     d.set_defaults(func=_demo)
 
@@ -39,13 +51,14 @@ def _common(p) -> None:
 
 
 def _go(recipe, args) -> int:
+    from .cli import error_text
     from .pipeline import StageFailed, run_pipeline
 
     only = [x.strip() for x in args.only.split(",")] if args.only else None
     try:
         out = run_pipeline(recipe, only=only, start=args.start, dry_run=args.dry_run, force=args.force)
     except (StageFailed, ValueError) as exc:
-        print(f"octothinker: {exc}", file=sys.stderr)
+        print(f"octothinker: {error_text(exc)}", file=sys.stderr)
         return 1
     report = Path(out) / "report" / "index.html"
     if report.exists() and not args.dry_run:
@@ -62,7 +75,9 @@ def _run(args) -> int:
 def _demo(args) -> int:
     from .config import load_recipe
 
-    if not DEMO_RECIPE.is_file():
-        print(f"octothinker: demo recipe not found at {DEMO_RECIPE} (run from a source checkout)", file=sys.stderr)
+    recipe = demo_recipe()
+    if not recipe.is_file():
+        print(f"octothinker: demo recipe not found at {recipe} (this install lacks its package data; reinstall octothinker)",
+              file=sys.stderr)
         return 2
-    return _go(load_recipe(DEMO_RECIPE, args.overrides), args)
+    return _go(load_recipe(recipe, args.overrides), args)

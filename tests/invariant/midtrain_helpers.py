@@ -37,6 +37,6 @@ def run_cli(recipe_dict: dict, path: Path, *args: str, torchrun: int = 0, wait: 
     cmd += ["midtrain", str(path), *args]
     if not wait:
         return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc

@@ -7,7 +7,12 @@ import time
 import pytest
 
 from octothinker.grading import Verdict, grade, grade_many
-from octothinker.grading.pool import WorkerPool
+from octothinker.grading.pool import START_TIMEOUT, WorkerPool
+
+# Verdict tests must not depend on machine speed: a symbolic check that takes 0.3 s here must not hit
+# math-verify's alarm (timeout // 3 per call) on a machine 10x slower, so they get a generous timeout.
+SLOW_OK = 60.0
+HANG = "octothinker-test-hang-5b1e"  # a pred that hangs only workers of WorkerPool(test_hang_token=HANG)
 
 
 @pytest.mark.parametrize(
@@ -41,15 +46,15 @@ from octothinker.grading.pool import WorkerPool
     ],
 )
 def test_grade_table(response, gold, kind, correct):
-    v = grade(response, gold, kind)
+    v = grade(response, gold, kind, timeout=SLOW_OK)
     assert isinstance(v, Verdict)
     assert v.correct is correct, v
 
 
 def test_multiple_golds_any_matches():
-    assert grade("\\boxed{2}", ["1", "2"]).correct
-    assert grade("\\boxed{\\sqrt{4}}", ["1", "2"]).correct
-    assert not grade("\\boxed{3}", ["1", "2"]).correct
+    assert grade("\\boxed{2}", ["1", "2"], timeout=SLOW_OK).correct
+    assert grade("\\boxed{\\sqrt{4}}", ["1", "2"], timeout=SLOW_OK).correct
+    assert not grade("\\boxed{3}", ["1", "2"], timeout=SLOW_OK).correct
 
 
 @pytest.mark.parametrize(
@@ -90,19 +95,32 @@ def test_hostile_inputs_bounded_and_nothing_executes(tmp_path):
     verdicts = grade_many(cases, ["3"] * len(cases), "math", timeout=2.0)
     elapsed = time.perf_counter() - t0
     assert all(not v.correct for v in verdicts), verdicts
-    assert elapsed < 2.5 * len(cases)
+    # "never hangs": each item is bounded by its timeout (+0.5 s grace); allow one worker start on top
+    assert elapsed < 2.5 * len(cases) + START_TIMEOUT
     assert not marker.exists()
 
 
 def test_pool_kills_and_replaces_a_hung_worker():
-    pool = WorkerPool(1)
+    # The middle task hangs by construction (the worker blocks forever), so the result is the same on
+    # any machine: the pool must hit the deadline, kill the worker and grade the rest on a new one.
+    pool = WorkerPool(1, test_hang_token=HANG)
     try:
-        tasks = [(["1"], "1", 2.0), (["1"], "x^{x^{x^{x^{x^{x^{x^{x^{x}}}}}}}}!", 0.05), (["2"], "\\sqrt{4}", 2.0)]
+        tasks = [(["1"], "1", SLOW_OK), (["1"], HANG, 0.05), (["2"], "\\sqrt{4}", SLOW_OK)]
         out = pool.run(tasks)
         assert out[0] == (True, "symbolic")
         assert out[1] == (False, "timeout")
         assert out[2] == (True, "symbolic")
         assert pool.kills == 1
+        assert pool.run([(["3"], "\\sqrt{9}", SLOW_OK)]) == [(True, "symbolic")]  # the replacement serves on
+    finally:
+        pool.close()
+
+
+def test_hang_hook_is_unreachable_without_the_test_flag():
+    pool = WorkerPool(1)
+    try:
+        out = pool.run([(["1"], HANG, SLOW_OK)])
+        assert out[0][1] != "timeout" and pool.kills == 0
     finally:
         pool.close()
 
@@ -111,13 +129,13 @@ def test_grade_from_non_main_threads():
     results: dict[int, list] = {}
 
     def work(k: int) -> None:
-        results[k] = grade_many(["\\boxed{\\sqrt{8}}", "\\boxed{3}"], ["2\\sqrt{2}", "4"], "math")
+        results[k] = grade_many(["\\boxed{\\sqrt{8}}", "\\boxed{3}"], ["2\\sqrt{2}", "4"], "math", timeout=SLOW_OK)
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(60)
+        t.join(600)  # generous "must not hang" bound
     assert sorted(results) == [0, 1, 2]
     for got in results.values():
         assert [v.correct for v in got] == [True, False]
@@ -126,8 +144,8 @@ def test_grade_from_non_main_threads():
 def test_grade_many_matches_grade_and_checks_lengths():
     responses = ["\\boxed{4}", "#### 5", "\\boxed{\\frac{\\pi}{2}}"]
     golds = ["4", "6", "\\pi/2"]
-    many = grade_many(responses, golds, "math")
-    assert [v.correct for v in many] == [grade(r, g).correct for r, g in zip(responses, golds)]
+    many = grade_many(responses, golds, "math", timeout=SLOW_OK)
+    assert [v.correct for v in many] == [grade(r, g, timeout=SLOW_OK).correct for r, g in zip(responses, golds)]
     assert [v.correct for v in many] == [True, False, True]
     assert all(not v.correct for v in grade_many(["1", "2"], ["1"], "math"))
 
@@ -137,6 +155,6 @@ def test_grading_package_imports_no_torch():
     import sys
 
     code = "import sys, octothinker.grading as g; g.grade('\\\\boxed{1}', '1'); print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
                          env={**os.environ})
     assert out.stdout.strip() == "False", out.stderr

@@ -58,14 +58,14 @@ def _perturb(gold: str) -> list[str]:
 
 def _check_math(rows: list[dict]) -> tuple[float, int, int]:
     """(correct rate of reference solutions, false positives, perturbations tried)."""
-    ok = grade_many([r["solution"] for r in rows], [r["answer"] for r in rows], "math", timeout=5.0)
+    ok = grade_many([r["solution"] for r in rows], [r["answer"] for r in rows], "math", timeout=60.0)  # generous: verdicts must not depend on machine speed
     rate = sum(v.correct for v in ok) / len(rows)
     responses, golds = [], []
     for r in rows:
         for wrong in _perturb(r["answer"]):
             responses.append(f"The answer is $\\boxed{{{wrong}}}$.")
             golds.append(r["answer"])
-    bad = grade_many(responses, golds, "math", timeout=5.0)
+    bad = grade_many(responses, golds, "math", timeout=60.0)  # generous: verdicts must not depend on machine speed
     return rate, sum(v.correct for v in bad), len(bad)
 
 

@@ -16,10 +16,11 @@ def model():
     return LlamaForCausalLM(cfg)
 
 
-def full_sequence_logps(m, r):
+def full_sequence_logps(m, r, temperature=1.0, entropy=False):
     seq = torch.tensor([PROMPTS[r] + RESPS[r]])
-    logp = torch.log_softmax(m(seq).logits[0].float(), -1)
-    return logp[len(PROMPTS[r]) - 1:-1].gather(-1, torch.tensor(RESPS[r])[:, None]).squeeze(-1)
+    logp = torch.log_softmax(m(seq).logits[0].float() / temperature, -1)[len(PROMPTS[r]) - 1:-1]
+    picked = logp.gather(-1, torch.tensor(RESPS[r])[:, None]).squeeze(-1)
+    return (picked, -(logp.exp() * logp).sum(-1)) if entropy else picked
 
 
 @pytest.mark.parametrize("rows", [[5, 0, 2, 3], [1], [0, 1, 2, 3, 4, 5]])
@@ -89,3 +90,20 @@ def test_plan_chunks_keeps_groups_together_when_prompts_dominate():
     """Long shared prompts, equal responses: one chunk in prompt order runs each prompt once."""
     batch = lengths_batch([3] * 8, prompt_len=50, group=4)
     assert plan_chunks(list(range(8)), batch) == [[0, 1, 2, 3, 4, 5, 6, 7]]
+
+
+@pytest.mark.parametrize("rows", [[5, 0, 2, 3], [0, 1, 2, 3, 4, 5]])
+def test_tempered_logps_match_full_sequences(rows):
+    """The policy is scored on the distribution rollouts are drawn from: log_softmax(logits / T)."""
+    m = model()
+    batch = build_batch(PROMPTS, RESPS, pad=0)
+    logp, ent, mask = token_logps(m, batch, torch.tensor(rows), with_entropy=True, temperature=0.7)
+    plain, plain_ent, _ = token_logps(m, batch, torch.tensor(rows), with_entropy=True)
+    for j, r in enumerate(rows):
+        n = len(RESPS[r])
+        want, want_ent = full_sequence_logps(m, r, temperature=0.7, entropy=True)
+        torch.testing.assert_close(logp[j, :n], want, atol=1e-5, rtol=0)
+        torch.testing.assert_close(ent[j, :n], want_ent, atol=1e-5, rtol=0)
+        assert (logp[j, :n] - plain[j, :n]).abs().max() > 1e-3  # the temperature does change the scores
+    once, once_ent, _ = token_logps(m, batch, torch.tensor(rows), with_entropy=True, temperature=1.0)
+    assert torch.equal(once, plain) and torch.equal(once_ent, plain_ent)  # T = 1 is the untempered softmax

@@ -105,3 +105,43 @@ def test_entropy_and_token_logprobs():
     logits = torch.log(torch.tensor([[[0.1, 0.2, 0.7]]]))
     assert L.token_logprobs(logits, torch.tensor([[2]])).item() == pytest.approx(math.log(0.7), abs=1e-6)
     assert L.masked_mean(torch.tensor([1.0, 3.0, 5.0]), torch.tensor([1, 1, 0])).item() == 2.0
+
+
+LN = math.log
+
+
+@pytest.mark.parametrize(
+    "logp, ref, mask, expected",
+    [
+        (LN(0.5), LN(0.25), 1.0, 0.5 + LN(2) - 1),  # d = ref - logp = -log 2
+        (LN(0.25), LN(0.5), 1.0, 2 - LN(2) - 1),  # d = log 2
+        (LN(0.3), LN(0.3), 1.0, 0.0),
+        (-100.0, 0.0, 0.0, 0.0),  # masked: exp(100) would overflow; contributes exactly 0
+        (0.0, -100.0, 0.0, 0.0),
+        (-3.0, -1.0, 0.0, 0.0),
+    ],
+)
+def test_kl_k3_masked_table(logp, ref, mask, expected):
+    got = L.kl_k3(torch.tensor([logp]), torch.tensor([ref]), torch.tensor([mask]))
+    assert got.item() == pytest.approx(expected, abs=1e-7)
+    if mask:
+        assert L.kl_k3(torch.tensor([logp]), torch.tensor([ref])).item() == pytest.approx(expected, abs=1e-7)
+    else:
+        assert got.item() == 0.0
+
+
+def test_masked_positions_give_finite_loss_and_gradients():
+    """Old/reference log-probs are 0 past a chunk's width: a pad position with logp -100 must not turn into NaN."""
+    logp = torch.tensor([[LN(0.5), -100.0], [LN(0.2), 100.0]], requires_grad=True)
+    ref = torch.tensor([[LN(0.25), 0.0], [LN(0.2), 0.0]])
+    old = torch.tensor([[LN(0.5), 0.0], [LN(0.2), 0.0]])
+    mask = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    kl = L.kl_k3(logp, ref, mask)
+    pg, clipped = L.clipped_pg_loss(logp, old, torch.tensor([1.0, -1.0]), 0.2, 0.2, mask)
+    assert kl[:, 1].tolist() == [0.0, 0.0] and pg[:, 1].tolist() == [0.0, 0.0] and clipped[:, 1].tolist() == [0.0, 0.0]
+    loss = L.aggregate(pg, mask, "token_mean") + 0.1 * L.aggregate(kl, mask, "token_mean")
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(logp.grad).all()
+    assert logp.grad[:, 1].tolist() == [0.0, 0.0]
+    # the unmasked positions are unchanged: ratio 1, kl as in the table
+    assert loss.item() == pytest.approx((-1.0 + 1.0) / 2 + 0.1 * (0.5 + LN(2) - 1) / 2, abs=1e-6)

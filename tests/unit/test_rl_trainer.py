@@ -121,3 +121,120 @@ def test_step_with_kl_ppo_epochs_and_metrics(tmp_path, agg):
                 "repetition_rate", "reflection_rate", "boxed_rate", "time_gen", "time_reward", "time_update"):
         assert key in row, key
     assert row["kl"] >= 0 and 0 <= row["clip_frac"] <= 1 and row["max_response_tokens"] == 3
+
+
+def perturb_scores(tr, masked_old=None, masked_ref=None):
+    """Old/reference log-probs moved off the current policy (seeded), so ratios clip and the KL is > 0;
+    optionally set to extreme values where the response mask is 0."""
+    score = tr._score
+
+    def perturbed(batch):
+        old, ref = score(batch)
+        g = torch.Generator().manual_seed(5)
+        old = old + (torch.rand(old.shape, generator=g) - 0.5) * 0.8
+        ref = ref + (torch.rand(ref.shape, generator=g) - 0.5) * 0.8
+        pad = batch["resp_mask"] == 0
+        if masked_old is not None:
+            old[pad] = masked_old
+        if masked_ref is not None:
+            ref[pad] = masked_ref
+        return old, ref
+
+    tr._score = perturbed
+
+
+def test_logged_update_stats_do_not_depend_on_micro_batches(tmp_path):
+    """loss is the mini-batch's (the sum of its chunks' shares); entropy/clip_frac/kl are token-weighted."""
+    tok = word_tokenizer()
+    rows = {}
+    for micro in (0, 1):
+        c = cfg(steps=1, kl_coef=0.1, micro_batch_size=micro, clip_low=0.1, clip_high=0.1)
+        tr = RLTrainer(c, tiny_model(tok), tok, prompts(), tmp_path / str(micro), grader=last_digit_grader)
+        perturb_scores(tr)
+        rows[micro] = tr.train_step(0)
+    one, per_rollout = rows[0], rows[1]
+    assert one["updates"] == per_rollout["updates"] == 1
+    assert 0 < one["clip_frac"] < 1 and one["kl"] > 0 and abs(one["loss"]) > 1e-3
+    for key in ("loss", "entropy", "clip_frac", "kl"):
+        assert per_rollout[key] == pytest.approx(one[key], abs=1e-6), key
+
+
+def test_extreme_masked_scores_keep_the_update_finite(tmp_path):
+    """Past a chunk's width old/ref log-probs are filler: exp(ref - logp) there must not overflow into NaN."""
+    tok = word_tokenizer()
+    c = cfg(steps=1, kl_coef=0.1, micro_batch_size=0, max_response_tokens=4)
+    tr = RLTrainer(c, tiny_model(tok), tok, prompts(), tmp_path / "x", grader=last_digit_grader)
+    perturb_scores(tr, masked_old=-200.0, masked_ref=200.0)
+    row = tr.train_step(0)
+    assert row["updates"] == 1
+    for key in ("loss", "kl", "clip_frac", "entropy", "grad_norm"):
+        assert torch.isfinite(torch.tensor(row[key])), (key, row[key])
+    assert all(torch.isfinite(p).all() for p in tr.model.parameters())
+
+
+@pytest.mark.parametrize("precision, dtype", [("bf16", torch.bfloat16), ("fp32", torch.float32)])
+def test_precision_sets_the_forward_dtype(tmp_path, monkeypatch, precision, dtype):
+    """bf16 runs the rollout, old-logprob scoring and update forwards under autocast; weights stay fp32."""
+    import octothinker.model.fast_decode as fast_decode
+    import octothinker.rl.trainer as T
+
+    monkeypatch.setattr(fast_decode, "supports", lambda model: False)  # the HF forward, so module hooks see sampling
+    tok = word_tokenizer()
+    model = tiny_model(tok)
+    tr = RLTrainer(cfg(steps=1, precision=precision, ppo_epochs=2, mini_batch_size=8), model, tok, prompts(),
+                   tmp_path / precision, grader=last_digit_grader)
+    phase, seen = ["other"], {}
+
+    def hook(mod, inputs, output):
+        seen.setdefault(phase[0], set()).update({inputs[0].dtype, output.dtype})
+
+    model.model.layers[0].mlp.down_proj.register_forward_hook(hook)
+
+    def in_phase(name, fn):
+        def wrapped(*a, **k):
+            phase[0] = name
+            try:
+                return fn(*a, **k)
+            finally:
+                phase[0] = "other"
+        return wrapped
+
+    monkeypatch.setattr(T, "sample", in_phase("rollout", T.sample))
+    tr._score = in_phase("score", tr._score)
+    tr._update = in_phase("update", tr._update)
+    row = tr.train_step(0)
+    assert seen == {"rollout": {dtype}, "score": {dtype}, "update": {dtype}}
+    assert row["updates"] >= 2 and torch.isfinite(torch.tensor(row["loss"])) and row["loss"] != 0
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_bf16_step_with_the_fast_sampler_and_kl_is_finite(tmp_path):
+    tok = word_tokenizer()
+    model = tiny_model(tok)
+    tr = RLTrainer(cfg(steps=1, precision="bf16", kl_coef=0.1, micro_batch_size=2), model, tok, prompts(), tmp_path / "b",
+                   grader=last_digit_grader)
+    row = tr.train_step(0)
+    assert row["updates"] == 1
+    for key in ("loss", "kl", "entropy", "grad_norm"):
+        assert torch.isfinite(torch.tensor(row[key])), (key, row[key])
+    assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_every_scoring_uses_the_sampling_temperature(tmp_path, monkeypatch):
+    """Policy, old policy and reference are all scored on softmax(logits / T), the distribution sampled from."""
+    import octothinker.rl.trainer as T
+
+    calls = []
+    real = T.token_logps
+
+    def recording(model, *a, **k):
+        calls.append((model is tr.ref, torch.is_grad_enabled(), k.get("temperature", 1.0)))
+        return real(model, *a, **k)
+
+    monkeypatch.setattr(T, "token_logps", recording)
+    tok = word_tokenizer()
+    tr = RLTrainer(cfg(steps=1, temperature=0.7, kl_coef=0.1, ppo_epochs=2, mini_batch_size=8), tiny_model(tok), tok,
+                   prompts(), tmp_path / "t", grader=last_digit_grader)
+    tr.train_step(0)
+    assert {c[:2] for c in calls} == {(True, False), (False, False), (False, True)}  # reference, old policy, policy
+    assert {c[2] for c in calls} == {0.7}

@@ -15,6 +15,12 @@ from octothinker.toyworld.problems import SIZES, TRAIN_MIX, apply, difficulty, r
 
 SMALL = ToyWorldConfig(general_docs=60, math_web_docs=150, qa_docs=150, instruct_docs=100, benchmark_size=40,
                        rl_prompts=60)
+SMALL_V1 = dataclasses.replace(SMALL, version=1)  # the old world: tests of v1 facts are pinned to it
+VERSIONS = [1, 2]  # generic properties hold in both worlds
+
+
+def _small(version: int, **changes) -> ToyWorldConfig:
+    return dataclasses.replace(SMALL, version=version, **changes)
 EQ = re.compile(r"(\d+) ?([+\-*/]) ?(\d+) ?= ?(\d+)")
 
 
@@ -63,6 +69,7 @@ def test_random_problems_stay_in_range(size):
         p = random_problem(rng, rng.randint(1, 5), size)
         assert all(0 <= v <= s.max_value for v in p.values())
         assert s.start[0] <= p.start <= s.start[1]
+        assert all(op in s.ops for op, _ in p.steps)
 
 
 def test_split_is_a_seeded_function_of_the_key():
@@ -77,36 +84,43 @@ def test_split_is_a_seeded_function_of_the_key():
 # ----------------------------------------------------------------------------- determinism
 
 
+@pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("name", list(CORPORA))
-def test_corpus_deterministic_per_seed(name):
-    first = list(corpus(name, SMALL, 20))
-    assert first == list(corpus(name, SMALL, 20))
-    assert first != list(corpus(name, ToyWorldConfig(seed=1), 20))
-    assert len(list(corpus(name, SMALL))) > 0
+def test_corpus_deterministic_per_seed(name, version):
+    cfg = _small(version)
+    first = list(corpus(name, cfg, 20))
+    assert first == list(corpus(name, cfg, 20))
+    assert first != list(corpus(name, ToyWorldConfig(seed=1, version=version), 20))
+    assert len(list(corpus(name, cfg))) > 0
 
 
-def test_benchmarks_rl_fewshot_deterministic():
-    other = ToyWorldConfig(seed=3, benchmark_size=40, rl_prompts=60)
+@pytest.mark.parametrize("version", VERSIONS)
+def test_benchmarks_rl_fewshot_deterministic(version):
+    cfg = _small(version)
+    other = ToyWorldConfig(seed=3, benchmark_size=40, rl_prompts=60, version=version)
     for name in BENCHMARKS:
-        assert benchmark(name, SMALL) == benchmark(name, SMALL)
-        assert benchmark(name, SMALL) != benchmark(name, other)
-    assert rl_prompts(SMALL) == rl_prompts(SMALL) != rl_prompts(other)
-    assert fewshot_exemplars(4, SMALL) == fewshot_exemplars(4, SMALL)
+        assert benchmark(name, cfg) == benchmark(name, cfg)
+        assert benchmark(name, cfg) != benchmark(name, other)
+    assert rl_prompts(cfg) == rl_prompts(cfg) != rl_prompts(other)
+    assert fewshot_exemplars(4, cfg) == fewshot_exemplars(4, cfg)
 
 
-def test_unknown_names_are_errors():
+@pytest.mark.parametrize("version", VERSIONS)
+def test_unknown_names_are_errors(version):
+    cfg = _small(version)
     with pytest.raises(KeyError, match="unknown toy corpus"):
-        next(corpus("dclm", SMALL))
+        next(corpus("dclm", cfg))
     with pytest.raises(KeyError, match="unknown toy benchmark"):
-        benchmark("gsm8k", SMALL)
+        benchmark("gsm8k", cfg)
 
 
 # ----------------------------------------------------------------------------- corpus content
 
 
-def test_schemas_match_template_kind():
+@pytest.mark.parametrize("version", VERSIONS)
+def test_schemas_match_template_kind(version):
     for name, kind in CORPORA.items():
-        for rec in corpus(name, SMALL, 30):
+        for rec in corpus(name, _small(version), 30):
             if kind == "web":
                 assert set(rec) == {"text"} and rec["text"].strip()
             elif kind == "qa":
@@ -117,14 +131,15 @@ def test_schemas_match_template_kind():
                 assert all(m["content"] for m in rec["messages"])
 
 
-def test_general_has_no_math():
-    for rec in corpus("general", SMALL):
+@pytest.mark.parametrize("version", VERSIONS)
+def test_general_has_no_math(version):
+    for rec in corpus("general", _small(version)):
         assert not re.search(r"[0-9=\\]", rec["text"]), rec["text"]
 
 
 @pytest.mark.parametrize("restate", [False, True])
-def test_qa_short_answer_is_gold_and_every_step_correct(restate):
-    for rec in corpus("qa_short", dataclasses.replace(SMALL, restate_steps=restate)):
+def test_qa_short_answer_is_gold_and_every_step_correct(restate):  # v1: every record worked, restate optional
+    for rec in corpus("qa_short", dataclasses.replace(SMALL_V1, restate_steps=restate)):
         lines = rec["solution"].splitlines()
         eqs = _equations(rec["solution"])
         assert len(eqs) == len(lines) - 1 - restate and all(_check(*e) for e in eqs)
@@ -138,8 +153,9 @@ def test_qa_short_answer_is_gold_and_every_step_correct(restate):
         assert nums == [eqs[0][0]] + [e[2] for e in eqs]  # the question states exactly those numbers
 
 
-def test_qa_long_thinks_reflects_and_corrects():
-    recs = list(corpus("qa_long", SMALL))
+@pytest.mark.parametrize("cfg", [SMALL_V1, _small(2, direct_share=0.0)], ids=["v1", "v2-no-direct"])
+def test_qa_long_thinks_reflects_and_corrects(cfg):
+    recs = list(corpus("qa_long", cfg))
     for rec in recs:
         sol = rec["solution"]
         assert sol.startswith("<think>\n") and "\n</think>\nThe answer is \\boxed{" in sol
@@ -149,9 +165,10 @@ def test_qa_long_thinks_reflects_and_corrects():
     assert 0.1 * len(recs) < corrected < 0.8 * len(recs)  # occasional, not always
 
 
-def test_qa_long_slips_are_corrected_and_chain_reaches_answer():
+@pytest.mark.parametrize("cfg", [SMALL_V1, _small(2, direct_share=0.0)], ids=["v1", "v2-no-direct"])
+def test_qa_long_slips_are_corrected_and_chain_reaches_answer(cfg):
     fix = re.compile(r"Wait, that is not right\. (\d+) ([+\-*]) (\d+) is (\d+), not (\d+)\.")
-    for rec in corpus("qa_long", SMALL):
+    for rec in corpus("qa_long", cfg):
         lines = rec["solution"].splitlines()
         value = int(re.match(r"The starting amount is (\d+)\.", lines[2]).group(1))
         for i, line in enumerate(lines):
@@ -170,19 +187,22 @@ def test_qa_long_slips_are_corrected_and_chain_reaches_answer():
         assert lines[-1] == f"The answer is \\boxed{{{value}}}."
 
 
-def test_math_web_hq_all_correct_and_lq_has_mistakes():
-    hq = [e for rec in corpus("math_web_hq", SMALL) for e in _equations(rec["text"])]
-    lq = [e for rec in corpus("math_web_lq", SMALL) for e in _equations(rec["text"])]
+@pytest.mark.parametrize("version", VERSIONS)
+def test_math_web_hq_all_correct_and_lq_has_mistakes(version):
+    cfg = _small(version)
+    hq = [e for rec in corpus("math_web_hq", cfg) for e in _equations(rec["text"])]
+    lq = [e for rec in corpus("math_web_lq", cfg) for e in _equations(rec["text"])]
     assert len(hq) > 200 and all(_check(*e) for e in hq)
     wrong = sum(not _check(*e) for e in lq)
     assert 0.05 * len(lq) < wrong < 0.6 * len(lq)
-    lq_text = "\n".join(r["text"] for r in corpus("math_web_lq", SMALL))
+    lq_text = "\n".join(r["text"] for r in corpus("math_web_lq", cfg))
     assert "<br>" in lq_text and "&nbsp;" in lq_text and "lol" in lq_text
 
 
-def test_instruct_asks_for_formats_and_follows_them():
+@pytest.mark.parametrize("version", VERSIONS)
+def test_instruct_asks_for_formats_and_follows_them(version):
     boxed = 0
-    for rec in corpus("instruct", SMALL):
+    for rec in corpus("instruct", _small(version)):
         msgs = rec["messages"]
         for user, bot in zip(msgs[::2], msgs[1::2]):
             if "\\boxed{" in user["content"]:
@@ -200,44 +220,63 @@ def test_instruct_asks_for_formats_and_follows_them():
 # ----------------------------------------------------------------------------- benchmarks and splits
 
 
-def test_benchmarks_graded_and_well_formed():
+# benchmark depths per version (v1: subsets at this small size, as before; v2 exact: see test_toyworld_v2.py)
+_DEPTHS = {
+    1: {"toy_gsm": ({1, 2}, "<="), "toy_math": ({3}, "=="), "toy_olympiad": ({4, 5}, "<=")},
+    2: {"toy_gsm": ({2, 3}, "=="), "toy_math": ({4}, "=="), "toy_olympiad": ({5, 6}, "==")},
+}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_benchmarks_graded_and_well_formed(version):
+    cfg = _small(version)
     mean_level, mean_steps = {}, {}
     for name in BENCHMARKS:
-        recs = benchmark(name, SMALL)
-        assert len(recs) == SMALL.benchmark_size and len({r["key"] for r in recs}) == len(recs)
+        recs = benchmark(name, cfg)
+        assert len(recs) == cfg.benchmark_size and len({r["key"] for r in recs}) == len(recs)
         for r in recs:
             assert set(r) >= {"id", "question", "answer", "level", "steps"} and isinstance(r["answer"], str)
             p = Problem.from_key(r["key"])
             assert str(p.answer) == r["answer"] and len(p.steps) == r["steps"] and p.key == r["key"]
         mean_level[name] = sum(r["level"] for r in recs) / len(recs)
         mean_steps[name] = sum(r["steps"] for r in recs) / len(recs)
-    assert {r["steps"] for r in benchmark("toy_gsm", SMALL)} <= {1, 2}
-    assert {r["steps"] for r in benchmark("toy_math", SMALL)} == {3}
-    assert {r["steps"] for r in benchmark("toy_olympiad", SMALL)} <= {4, 5}
+    for name, (want, rel) in _DEPTHS[version].items():
+        got = {r["steps"] for r in benchmark(name, cfg)}
+        assert (got <= want) if rel == "<=" else (got == want), (name, got)
     assert mean_level["toy_gsm"] < mean_level["toy_math"] < mean_level["toy_olympiad"]
-    levels = {r["level"] for r in rl_prompts(SMALL)}
-    assert len(levels) >= 4  # RL prompts mix levels
+    assert mean_steps["toy_gsm"] < mean_steps["toy_math"] < mean_steps["toy_olympiad"]
+    levels = {r["level"] for r in rl_prompts(cfg)}
+    if version == 1:
+        assert len(levels) >= 4  # RL prompts mix levels
+    else:  # v2: 2-4 steps of "wide" problems (rank 0), so levels 2, 3 and 4
+        assert levels == {2, 3, 4}
 
 
-def test_fewshot_exemplars_come_from_train_split():
-    for ex in fewshot_exemplars(8, SMALL):
+@pytest.mark.parametrize("version", VERSIONS)
+def test_fewshot_exemplars_come_from_train_split(version):
+    cfg = _small(version)
+    for ex in fewshot_exemplars(8, cfg):
         key = key_from_solution(ex["solution"])
-        assert split_of(key, SMALL.seed, SMALL.benchmark_frac, SMALL.rl_frac) == "train"
+        assert split_of(key, cfg.seed, cfg.benchmark_frac, cfg.rl_frac) == "train"
         assert ex["solution"].endswith(f"\\boxed{{{ex['answer']}}}.")
 
 
-def test_check_disjoint_reports_zero_key_overlap():
-    rep = check_disjoint(SMALL)
+@pytest.mark.parametrize("version", VERSIONS)
+def test_check_disjoint_reports_zero_key_overlap(version):
+    cfg = _small(version)
+    rep = check_disjoint(cfg)
     assert rep["ok"] and not any(rep["overlap"].values())
     assert rep["corpora"]["qa_short"]["parsed_key_mismatches"] == 0
-    assert rep["corpora"]["qa_short"]["distinct_keys"] > 50 and 0 < rep["keys"]["rl"] <= SMALL.rl_prompts
+    assert rep["corpora"]["qa_short"]["distinct_keys"] > 50 and 0 < rep["keys"]["rl"] <= cfg.rl_prompts
     assert rep["corpora"]["general"]["problems"] == 0
 
 
-def test_check_disjoint_catches_a_leak(monkeypatch):
+@pytest.mark.parametrize("version", VERSIONS)
+def test_check_disjoint_catches_a_leak(monkeypatch, version):
     from octothinker.toyworld import disjoint
 
-    leaked = benchmark("toy_gsm", SMALL)[0]["key"]
+    cfg = _small(version)
+    leaked = benchmark("toy_gsm", cfg)[0]["key"]
     real = disjoint.corpus_items
 
     def leaky(name, cfg, n_docs=None):
@@ -245,7 +284,7 @@ def test_check_disjoint_catches_a_leak(monkeypatch):
             yield rec, (keys + [leaked] if i == 0 and name == "qa_long" else keys)
 
     monkeypatch.setattr(disjoint, "corpus_items", leaky)
-    rep = disjoint.check_disjoint(SMALL)
+    rep = disjoint.check_disjoint(cfg)
     assert not rep["ok"] and rep["overlap"]["train&benchmark"] == 1 and rep["corpora"]["qa_long"]["in_benchmark"] == 1
 
 
@@ -269,10 +308,15 @@ def test_each_operation_has_its_own_marker_word(op):
         assert re.search(MARKERS[op], text) and not re.search(others, text), text
 
 
-def test_train_mix_covers_all_levels():
+def test_train_mix_covers_all_levels():  # v1's training mix: every v1 size ("wide" is v2's only size)
+    from octothinker.toyworld.world import _mixes
+
+    assert _mixes(SMALL_V1)["train"] is TRAIN_MIX
+    v1_sizes = set(SIZES) - {"wide"}
+    assert v1_sizes == {"small", "medium", "large"}
     rng = random.Random(0)
     draws = [TRAIN_MIX.draw(rng) for _ in range(2000)]
-    assert {n for n, _ in draws} == {1, 2, 3, 4, 5} and {s for _, s in draws} == set(SIZES)
+    assert {n for n, _ in draws} == {1, 2, 3, 4, 5} and {s for _, s in draws} == v1_sizes
 
 
 def test_config_rejects_bad_fractions():

@@ -13,7 +13,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Iterator
 
-from tqdm import tqdm
+from ..progress import progress
 
 from ..configio import to_dict
 from ..paths import RunPaths, atomic_dir, atomic_write_json, atomic_write_text
@@ -125,7 +125,7 @@ def build_mixture(recipe, name: str, tokenizer, tok_dir: Path, out: Path, config
     cursors = {s: SourceCursor(s, st.open_epoch) for s, st in states.items()}
     stream = MixedStream(MixtureSampler(targets, seed), cursors, length=lambda item: len(item[1]) + 1)
     writer = ShardWriter(out, d.seq_len, d.shard_rows, dtype, pad)
-    bar = tqdm(total=mix.tokens, unit="tok", unit_scale=True, desc=f"data {name}", mininterval=1.0)
+    bar = progress(total=mix.tokens, unit="tok", unit_scale=True, desc=f"data {name}", mininterval=1.0)
     pending = 0
     for s, (text, ids) in stream:
         st = states[s]

@@ -29,6 +29,7 @@ class BadRecords:
     on_bad: str = "error"
     count: int = 0
     examples: list[str] = field(default_factory=list)
+    hint: str = " (set data.on_bad_record=skip to skip and count such records)"  # appended to raised errors
 
     def __post_init__(self) -> None:
         if self.on_bad not in ("error", "skip"):
@@ -39,7 +40,7 @@ class BadRecords:
         what = f"field {field_name!r}: {message}" if field_name and not message.startswith("field ") else message
         text = f"{loc}: {what}"
         if self.on_bad == "error":
-            raise BadRecordError(text + " (set data.on_bad_record=skip to skip and count such records)")
+            raise BadRecordError(text + self.hint)
         self.count += 1
         if len(self.examples) < MAX_EXAMPLES:
             self.examples.append(text)

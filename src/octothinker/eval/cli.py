@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(sub) -> None:
@@ -16,7 +17,7 @@ def register(sub) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("target", help="HF model directory, or recipe .yaml")
-    p.add_argument("overrides", nargs="*", metavar="key.sub=value", help="recipe overrides (recipe mode only)")
+    p.add_argument("overrides", nargs="*", default=[], metavar="key.sub=value", help="recipe overrides (recipe mode only)")
     p.add_argument("--benchmarks", help="comma-separated benchmark names (default: recipe's, else the toy ones)")
     p.add_argument("--benchmark-dir", help="local benchmark folder (else $OCTOTHINKER_BENCHMARK_DIR, else the hub)")
     p.add_argument("--limit", type=int, help="first N problems of each benchmark")
@@ -42,14 +43,28 @@ _FIELDS = {"limit": "limit", "protocol": "protocol", "template": "template", "sh
            "benchmark_dir": "benchmark_dir"}
 
 
-def _apply(cfg, args) -> None:
+def _apply(cfg, args, where: str = "eval options") -> None:
+    """Options over ``cfg``, then checks that fail before any model is loaded or file written."""
+    from ..cli import InputError
+    from .benchmarks import BenchmarkError, canonical
+
     for arg, name in _FIELDS.items():
         value = getattr(args, arg)
         if value is not None:
             setattr(cfg, name, value)
+    names_from = f"{where}: benchmarks"
     if args.benchmarks:
         cfg.benchmarks = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
-    cfg.validate()
+        names_from = "--benchmarks"
+    try:
+        cfg.validate()
+    except ValueError as exc:
+        raise InputError(f"{where}: {exc}") from None
+    for name in cfg.benchmarks:
+        try:
+            canonical(name)
+        except BenchmarkError as exc:
+            raise InputError(f"{names_from}: {exc}") from None
 
 
 def _run(args) -> int:
@@ -60,13 +75,13 @@ def _run(args) -> int:
         from .runner import run_eval
 
         recipe = load_recipe(args.target, args.overrides)
-        _apply(recipe.eval, args)
+        _apply(recipe.eval, args, where=f"{args.target}: eval")
         models = [m for m in args.models.split(",") if m] if args.models else None
         out = run_eval(recipe, models)
         print(f"eval written to {out}")
         return 0
     if args.overrides:
-        print("octothinker eval: key=value overrides need a recipe .yaml target")
+        print(f"octothinker eval: key=value overrides need a recipe .yaml target, got {args.target}", file=sys.stderr)
         return 2
     from ..config import EvalConfig, ToyWorldConfig
     from .runner import evaluate_model, format_table, sampling_from_config

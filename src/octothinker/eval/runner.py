@@ -59,9 +59,9 @@ def eval_benchmark(backend, bench: str, records: list[dict], prompts: list[tuple
     todo = [i for i, rec in enumerate(records) if rec["id"] not in done]
     bar = None
     if progress and todo:
-        from tqdm import tqdm
+        from ..progress import progress
 
-        bar = tqdm(total=len(records), initial=len(records) - len(todo), desc=bench, unit="problem")
+        bar = progress(total=len(records), initial=len(records) - len(todo), desc=bench, unit="problem")
     # problems sharing stop strings go to the backend together
     for start in range(0, len(todo), chunk):
         part = todo[start:start + chunk]

@@ -9,9 +9,9 @@ def _seeds(text: str) -> list[int]:
     try:
         seeds = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds: expected comma-separated integers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
     if not seeds or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"--seeds: need distinct seeds, got {text!r}")
+        raise argparse.ArgumentTypeError(f"need distinct seeds, got {text!r}")
     return seeds
 
 
@@ -19,9 +19,9 @@ def _scale(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--scale: expected a number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"--scale: must be a finite number > 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
     return value
 
 
@@ -57,7 +57,7 @@ def register(sub) -> None:
 
 
 def _experiment(args) -> int:
-    from ..cli import load_recipe_from_args
+    from ..cli import error_text, load_recipe_from_args
     from ..pipeline import StageFailed
     from .runner import run_experiment
 
@@ -65,6 +65,6 @@ def _experiment(args) -> int:
     try:
         run_experiment(recipe, seeds=args.seeds, scale=args.scale, dry_run=args.dry_run, analyze_only=args.analyze_only)
     except (StageFailed, ValueError, FileNotFoundError) as exc:
-        print(f"octothinker experiment: {exc}", file=sys.stderr)
+        print(f"octothinker experiment: {error_text(exc)}", file=sys.stderr)
         return 1
     return 0

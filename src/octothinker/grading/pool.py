@@ -19,6 +19,7 @@ from typing import Sequence
 
 Task = tuple[Sequence[str], str, float]  # (golds, pred, timeout seconds)
 START_TIMEOUT = 60.0
+HANG_FLAG = "--test-hang-on="  # worker argv flag; only WorkerPool(test_hang_token=...) passes it
 
 
 class _Worker:
@@ -28,15 +29,18 @@ class _Worker:
     and no global start-method state is touched.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, test_hang_token: str | None = None) -> None:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         env = dict(os.environ)
         src = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        argv = [sys.executable, "-m", "octothinker.grading.worker", str(to_child_r), str(from_child_w)]
+        if test_hang_token is not None:
+            argv.append(HANG_FLAG + test_hang_token)
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "octothinker.grading.worker", str(to_child_r), str(from_child_w)],
+                argv,
                 pass_fds=(to_child_r, from_child_w),
                 stdin=subprocess.DEVNULL,
                 env=env,
@@ -86,10 +90,17 @@ class _Worker:
 
 
 class WorkerPool:
-    """Up to ``size`` workers; ``run(tasks)`` returns ``(ok, reason)`` per task, never hangs."""
+    """Up to ``size`` workers; ``run(tasks)`` returns ``(ok, reason)`` per task, never hangs.
 
-    def __init__(self, size: int = 1) -> None:
+    ``test_hang_token`` is for tests only: workers of such a pool block forever on a task whose
+    pred is exactly that token, so the kill-and-replace path is exercised by construction rather
+    than by an input that is merely slow. The process-wide pool (``get_pool``) never sets it, so no
+    grading input can reach the hang.
+    """
+
+    def __init__(self, size: int = 1, test_hang_token: str | None = None) -> None:
         self.size = max(1, size)
+        self._hang = test_hang_token
         self._idle: list[_Worker] = []
         self._count = 0
         self._cond = threading.Condition()
@@ -106,7 +117,7 @@ class WorkerPool:
                     break
                 self._cond.wait()
         try:
-            return _Worker()
+            return _Worker(self._hang)
         except Exception:
             with self._cond:
                 self._count -= 1
@@ -129,7 +140,7 @@ class WorkerPool:
                 return
             self._count += 1
         try:
-            worker = _Worker()
+            worker = _Worker(self._hang)
         except Exception:
             with self._cond:
                 self._count -= 1

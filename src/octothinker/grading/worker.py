@@ -59,8 +59,18 @@ def _limit_resources() -> None:
         sys.set_int_max_str_digits(10_000)
 
 
-def worker_main(conn) -> None:
-    """Serve batches ``[(golds, pred, timeout), ...]`` over ``conn``, streaming ``(i, ok, reason)``."""
+def _hang_forever() -> None:
+    """Block until killed (test hook: the parent must detect the deadline and replace this worker)."""
+    import threading
+
+    threading.Event().wait()
+
+
+def worker_main(conn, hang_token: str | None = None) -> None:
+    """Serve batches ``[(golds, pred, timeout), ...]`` over ``conn``, streaming ``(i, ok, reason)``.
+
+    ``hang_token`` (tests only, from ``WorkerPool(test_hang_token=...)``): a pred equal to it blocks forever.
+    """
     _limit_resources()
     for name in ("math_verify", "latex2sympy2_extended"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
@@ -74,6 +84,8 @@ def worker_main(conn) -> None:
         if batch is None:
             return
         for i, (golds, pred, timeout) in enumerate(batch):
+            if hang_token is not None and pred == hang_token:
+                _hang_forever()
             try:
                 ok, reason = symbolic_equal(tuple(golds), pred, max(1, int(timeout // 3)))
             except MemoryError:
@@ -82,12 +94,15 @@ def worker_main(conn) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``python -m octothinker.grading.worker READ_FD WRITE_FD``."""
+    """Entry point of ``python -m octothinker.grading.worker READ_FD WRITE_FD [--test-hang-on=TOKEN]``."""
     from multiprocessing.connection import Connection
+
+    from octothinker.grading.pool import HANG_FLAG
 
     args = sys.argv[1:] if argv is None else argv
     reader, writer = Connection(int(args[0]), writable=False), Connection(int(args[1]), readable=False)
-    worker_main(SimpleNamespace(send=writer.send, recv=reader.recv))
+    hang = next((a[len(HANG_FLAG):] for a in args[2:] if a.startswith(HANG_FLAG)), None)
+    worker_main(SimpleNamespace(send=writer.send, recv=reader.recv), hang)
 
 
 if __name__ == "__main__":

@@ -180,17 +180,17 @@ class _HFStepper:
 
         self.mask = mask
         positions = left_pad_positions(mask)
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=DynamicCache(),
+        self.cache = DynamicCache()  # filled in place by the forward (the `cache` argument, transformers >= 5.24)
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=self.cache,
                          use_cache=True, **last_logits_kwargs(self.model))
-        self.cache, self.last_pos = out.past_key_values, positions[:, -1]
+        self.last_pos = positions[:, -1]
         return out.logits[:, -1, :].float()
 
     def step(self, tokens):
         self.mask = _append_one(self.mask)
         self.last_pos = self.last_pos + 1
         out = self.model(input_ids=tokens[:, None], attention_mask=self.mask, position_ids=self.last_pos[:, None],
-                         past_key_values=self.cache, use_cache=True)
-        self.cache = out.past_key_values
+                         cache=self.cache, use_cache=True)
         return out.logits[:, -1, :].float()
 
     def repeat(self, n: int) -> None:
@@ -311,9 +311,9 @@ def sample(
     size = batch_size or max(len(order), 1)
     bar = None
     if progress:
-        from tqdm import tqdm
+        from ..progress import progress
 
-        bar = tqdm(total=len(order), desc="sample", unit="prompt")
+        bar = progress(total=len(order), desc="sample", unit="prompt")
     results: list = [None] * len(prompts)
     was_training = model.training
     model.eval()

@@ -28,7 +28,11 @@ RL_DIAGNOSTICS = [
     (("entropy",), "entropy", 1.0),
     (("repetition_rate",), "repetition rate", 1.0),
     (("boxed_rate",), "boxed-answer rate", 1.0),
+    (("chain_rate",), "chain rate (gold steps written out)", 1.0),
+    (("lucky_rate",), "lucky rate (correct without the chain)", 1.0),
 ]
+# Validation sets that are RL prompts (the memorisation pair), not benchmarks: kept out of benchmark tables.
+MEMORISATION_SETS = ("rl_seen", "rl_fresh")
 _LEN_KEYS = ("response_len", "response_len_mean", "response_length_mean", "mean_tokens", "mean_length", "length_mean", "response_length")
 
 
@@ -46,7 +50,7 @@ class Node:
 class RLRun:
     name: str
     rows: list[dict] = field(default_factory=list)  # training rows (no validation)
-    validation: dict[str, dict[str, list]] = field(default_factory=dict)  # bench -> {step, accuracy, length}
+    validation: dict[str, dict[str, list]] = field(default_factory=dict)  # bench -> {step, accuracy, length, ...}
     lineage: dict = field(default_factory=dict)
 
 
@@ -119,6 +123,30 @@ def _is_validation(row: dict) -> bool:
     return tag in ("val", "validation", "eval") or "benchmark" in row
 
 
+def _pct(x: Any) -> Optional[float]:
+    v = num(x)
+    return None if v is None else 100.0 * v
+
+
+def _extra_point(metrics: dict, row: dict) -> dict:
+    """The validation protocol's optional metrics of one point (see `octothinker.rl.validation.summarize`)."""
+    depth: dict[int, dict[str, Optional[float]]] = {}
+    for k, v in metrics.items():
+        m = re.fullmatch(r"depth(\d+)/(accuracy|sampled_accuracy)", str(k))
+        if m and num(v) is not None:
+            kind = "accuracy" if m.group(2) == "accuracy" else "sampled"
+            depth.setdefault(int(m.group(1)), {})[kind] = 100.0 * num(v)
+    return {
+        "sampled": _pct(metrics.get("sampled_accuracy")),
+        "sampled_length": num(metrics.get("sampled_len")),
+        "passk": {j: 100.0 * v for j, v in pass_at_k(metrics).items()},
+        "lucky": _pct(metrics.get("lucky_rate")),
+        "samples": num(metrics.get("val_samples", row.get("val_samples"))),
+        "max_tokens": num(metrics.get("val_max_tokens", row.get("val_max_tokens"))),
+        "depth": depth,
+    }
+
+
 def split_validation(rows: list[dict]) -> tuple[list[dict], dict[str, dict[str, list]]]:
     """Separate RL training rows from validation results, accepting three layouts.
 
@@ -126,10 +154,17 @@ def split_validation(rows: list[dict]) -> tuple[list[dict], dict[str, dict[str, 
     `val/<bench>/accuracy` and `val/<bench>/<length key>` on any row (the RL trainer's layout);
     (c) a nested `validation: {bench: {accuracy, ...}}` dict on any row. Accuracy is a fraction
     in [0, 1]; the returned series are in percent.
+
+    Every set has `step`, `accuracy` (greedy) and `length`. The validation protocol's further metrics add,
+    only where some point has them, series aligned with `step` (None / {} at points without them):
+    `sampled` (avg@k %), `sampled_length`, `passk` ({J: pass@J %} per point), `lucky` (% of correct samples
+    without the gold chain), `samples` (k), `max_tokens` (the budget) and `depth` =
+    {D: {"accuracy": [...], "sampled": [...]}} per problem depth D.
     """
     val: dict[str, dict[str, list]] = {}
+    extra: dict[str, list[dict]] = {}
 
-    def add(bench: str, step: Optional[float], metrics: dict) -> None:
+    def add(bench: str, step: Optional[float], metrics: dict, row: dict) -> None:
         acc = num(metrics.get("accuracy"))
         if step is None or acc is None:
             return
@@ -137,12 +172,13 @@ def split_validation(rows: list[dict]) -> tuple[list[dict], dict[str, dict[str, 
         d["step"].append(step)
         d["accuracy"].append(100.0 * acc)
         d["length"].append(first_key(metrics, _LEN_KEYS))
+        extra.setdefault(bench, []).append(_extra_point(metrics, row))
 
     train = []
     for r in rows:
         step = num(r.get("step"))
         if _is_validation(r):
-            add(str(r.get("benchmark", "validation")), step, r)
+            add(str(r.get("benchmark", "validation")), step, r, r)
             continue
         flat: dict[str, dict] = {}
         for k, v in r.items():
@@ -150,14 +186,26 @@ def split_validation(rows: list[dict]) -> tuple[list[dict], dict[str, dict[str, 
             if m:
                 flat.setdefault(m.group(1), {})[m.group(2)] = v
         for bench, metrics in flat.items():
-            add(bench, step, metrics)
+            add(bench, step, metrics, r)
         nested = r.get("validation")
         if isinstance(nested, dict):
             for bench, metrics in nested.items():
                 if isinstance(metrics, dict):
-                    add(str(bench), step, metrics)
+                    add(str(bench), step, metrics, r)
         if first_key(r, tuple(k for keys, _, _ in RL_DIAGNOSTICS for k in keys)) is not None:
             train.append(r)
+    for bench, points in extra.items():  # old runs (no protocol metrics) keep exactly the three series
+        d = val[bench]
+        for key in ("sampled", "sampled_length", "lucky", "samples", "max_tokens"):
+            col = [p[key] for p in points]
+            if any(x is not None for x in col):
+                d[key] = col
+        if any(p["passk"] for p in points):
+            d["passk"] = [p["passk"] for p in points]
+        depths = sorted({dep for p in points for dep in p["depth"]})
+        if depths:
+            d["depth"] = {dep: {m: [p["depth"].get(dep, {}).get(m) for p in points] for m in ("accuracy", "sampled")}
+                          for dep in depths}
     return train, val
 
 

@@ -9,8 +9,10 @@ from typing import Optional, Sequence
 
 import yaml
 
-from .collect import RunData, num, tree
-from .figures import midtrain_figure, passk_figure, rl_diagnostics_figure, rl_dynamics_figure
+from .collect import MEMORISATION_SETS, RunData, num, tree
+from .figures import (
+    midtrain_figure, passk_figure, rl_diagnostics_figure, rl_dynamics_figure, rl_passk_figure,
+)
 
 NOT_RUN = "not run: no {what} found under {where}"
 DASH = "–"
@@ -55,9 +57,14 @@ def results_table(evals: dict[str, dict], metric: str = "accuracy", digits: int 
     return ["model"] + benches + ["average"], rows
 
 
+def _benches(data: RunData) -> list[str]:
+    """The RL validation benchmarks of a run: every validation set but the memorisation pair."""
+    return sorted({b for rl in data.rl.values() for b in rl.validation if b not in MEMORISATION_SETS})
+
+
 def final_validation_table(data: RunData) -> tuple[list, list]:
     """Last RL validation accuracy per benchmark for each RL run (used when no RL eval exists)."""
-    benches = sorted({b for rl in data.rl.values() for b in rl.validation})
+    benches = _benches(data)
     rows = []
     for name, rl in sorted(data.rl.items()):
         vals = [rl.validation[b]["accuracy"][-1] if rl.validation.get(b) else None for b in benches]
@@ -67,22 +74,115 @@ def final_validation_table(data: RunData) -> tuple[list, list]:
     return ["RL run"] + benches + ["average"], rows
 
 
+def change(steps: Sequence[float], values: Optional[Sequence[Optional[float]]]) -> Optional[str]:
+    """The cell `first → last (change) @ step→step` over the points with a value; None with fewer than two."""
+    pts = [(s, v) for s, v in zip(steps, values or []) if v is not None]
+    if len(pts) < 2:
+        return None
+    (s0, first), (s1, last) = pts[0], pts[-1]
+    return f"{fmt(first)} → {fmt(last)} ({last - first:+.1f}) @ {int(s0)}→{int(s1)}"
+
+
+def _delta(steps: Sequence[float], values: Optional[Sequence[Optional[float]]]) -> Optional[float]:
+    pts = [v for v in (values or []) if v is not None]
+    return pts[-1] - pts[0] if len(pts) >= 2 else None
+
+
+def _has(v: Optional[dict], key: str) -> bool:
+    return bool(v) and any(x is not None for x in v.get(key) or [])
+
+
+def sample_counts(data: RunData) -> list[int]:
+    """The distinct k (samples per problem) of the RL validation points that report avg@k."""
+    return sorted({int(k) for rl in data.rl.values() for v in rl.validation.values()
+                   for k, s in zip(v.get("samples") or [], v.get("sampled") or []) if k and s is not None})
+
+
 def rl_effect_table(data: RunData) -> tuple[list, list]:
     """Per RL run and benchmark: validation accuracy at the first point (step 0 = before RL), the last, and the
-    change -- the like-for-like RL effect (same template, problems and decoding at both ends)."""
-    benches = sorted({b for rl in data.rl.values() for b in rl.validation})
+    change -- the like-for-like RL effect (same template, problems and decoding at both ends). Greedy, and
+    avg@k beside it where the run's validation sampled; the memorisation pair is left to `memorisation_table`."""
+    benches = _benches(data)
+    sampled = any(_has(rl.validation.get(b), "sampled") for rl in data.rl.values() for b in benches)
     rows = []
     for name, rl in sorted(data.rl.items()):
         cells = []
         for b in benches:
-            v = rl.validation.get(b)
-            if not v or len(v["accuracy"]) < 2:
-                cells.append(DASH)
-                continue
-            first, last = v["accuracy"][0], v["accuracy"][-1]
-            cells.append(f"{fmt(first)} → {fmt(last)} ({last - first:+.1f}) @ {int(v['step'][0])}→{int(v['step'][-1])}")
+            v = rl.validation.get(b) or {"step": [], "accuracy": []}
+            cells.append(change(v["step"], v["accuracy"]) or DASH)
+            if sampled:
+                cells.append(change(v["step"], v.get("sampled")) or DASH)
         rows.append([name] + cells)
-    return ["RL run"] + benches, rows
+    headers = [h for b in benches for h in ((f"{b} greedy", f"{b} avg@k") if sampled else (b,))]
+    return ["RL run"] + headers, rows
+
+
+def memorisation_table(data: RunData) -> tuple[list, list]:
+    """Per RL run with the memorisation pair: rl_seen and rl_fresh first → last and the difference of the two
+    changes. avg@k where both sets have it, else greedy (one measure for both, so they compare)."""
+    rows = []
+    for name, rl in sorted(data.rl.items()):
+        seen, fresh = (rl.validation.get(s) for s in MEMORISATION_SETS)
+        if not seen and not fresh:
+            continue
+        key = "sampled" if _has(seen, "sampled") and _has(fresh, "sampled") else "accuracy"
+        cells = [change(v["step"], v.get(key)) or DASH if v else DASH for v in (seen, fresh)]
+        ds = [_delta(v["step"], v.get(key)) if v else None for v in (seen, fresh)]
+        gap = f"{ds[0] - ds[1]:+.1f}" if None not in ds else DASH
+        rows.append([name, "avg@k" if key == "sampled" else "greedy", *cells, gap])
+    return ["RL run", "measure", "rl_seen (trained prompts)", "rl_fresh (never-used prompts)",
+            "seen change − fresh change"], rows
+
+
+def depth_table(data: RunData) -> tuple[list, list]:
+    """Per RL run, benchmark and problem depth: avg@k (else greedy) first → last."""
+    rows = []
+    for name, rl in sorted(data.rl.items()):
+        for b in sorted(b for b in rl.validation if b not in MEMORISATION_SETS):
+            v = rl.validation[b]
+            for dep, d in sorted((v.get("depth") or {}).items()):
+                sampled = change(v["step"], d.get("sampled"))
+                cell = sampled or change(v["step"], d.get("accuracy"))
+                if cell:
+                    rows.append([name, b, str(dep), "avg@k" if sampled else "greedy", cell])
+    return ["RL run", "benchmark", "depth (steps)", "measure", "first → last (change)"], rows
+
+
+def _rl_validation_blocks(data: RunData) -> list:
+    """RL effect on the benchmarks, the pass@k figure, the memorisation check and the per-depth table."""
+    if not any(len(v["accuracy"]) > 1 for r in data.rl.values() for v in r.validation.values()):
+        return []
+    out = [("h", 3, "RL effect on validation (accuracy %, first → last validation point)")]
+    headers, rows = rl_effect_table(data)
+    if any(h.endswith(" avg@k") for h in headers):
+        ks = sample_counts(data)
+        k = f"k = {', '.join(map(str, ks))}" if ks else "k"
+        out.append(("p", "Greedy is one greedy response per problem; avg@k is the mean accuracy over "
+                         f"{k} samples per problem at the validation temperature. Both ends use the same problems, "
+                         "RL template, response budget and sampling seed, so the change is the RL effect. The tables "
+                         "around it mix protocols: few-shot before RL, the zero-shot RL template after."))
+    else:
+        out.append(("p", "Both ends use the RL template, greedy decoding and the same problems, so the change is "
+                         "the RL effect. The tables around it mix protocols: few-shot before RL, the zero-shot RL "
+                         "template after."))
+    out.append(("table", headers, rows))
+    pk = rl_passk_figure(data)
+    if pk:
+        out.append(("fig", pk))
+    headers, rows = memorisation_table(data)
+    if any(c != DASH for r in rows for c in r[2:4]):
+        out.append(("h", 3, "Memorisation check (accuracy %, first → last validation point)"))
+        out.append(("p", "rl_seen are RL prompts this run trains on; rl_fresh are prompts of the same distribution "
+                         "that it never uses. A gain on the seen prompts that the fresh ones do not share is "
+                         "memorisation, not a skill; equal gains mean what RL taught carries over."))
+        out.append(("table", headers, rows))
+    headers, rows = depth_table(data)
+    if rows:
+        out.append(("h", 3, "By depth (accuracy %, first → last validation point)"))
+        out.append(("p", "Depth is a problem's number of reasoning steps. Depths above the largest depth among the "
+                         "RL training prompts test extrapolation; few problems per depth make these numbers noisy."))
+        out.append(("table", headers, rows))
+    return out
 
 
 def _lineage_blocks(data: RunData) -> list:
@@ -137,12 +237,7 @@ def _results_blocks(data: RunData) -> list:
         out.append(("table", *results_table(base, "mean_tokens", 0)))
     else:
         out.append(("p", NOT_RUN.format(what="few-shot eval summary.json", where="eval/")))
-    if any(len(v["accuracy"]) > 1 for r in data.rl.values() for v in r.validation.values()):
-        out.append(("h", 3, "RL effect on validation (accuracy %, first → last validation point)"))
-        out.append(("p", "Both ends use the RL template, greedy decoding and the same problems, so the change is "
-                         "the RL effect. The tables around it mix protocols: few-shot before RL, the zero-shot RL "
-                         "template after."))
-        out.append(("table", *rl_effect_table(data)))
+    out += _rl_validation_blocks(data)
     out.append(("h", 3, "After RL (accuracy %)"))
     if rl:
         out.append(("table", *results_table(rl)))

@@ -35,6 +35,10 @@ def _export(args: argparse.Namespace) -> int:
     elif args.overrides:
         print("octothinker rl export-verl: overrides need --recipe FILE", file=sys.stderr)
         return 2
+    if args.prompts:
+        from .prompts import read_prompts
+
+        read_prompts(args.prompts)  # a bad prompt file fails here, before the output directory is made
     out = export_verl(args.out, prompts_path=args.prompts, recipe=recipe, model_path=args.model)
     print(f"export-verl: wrote {out}")
     return 0

@@ -36,19 +36,30 @@ def zero_variance_groups(rewards: torch.Tensor, group_size: int) -> torch.Tensor
 
 
 def clipped_pg_loss(
-    logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor, clip_low: float, clip_high: float
+    logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor, clip_low: float, clip_high: float,
+    mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-token PPO loss -min(r*A, clip(r, 1-clip_low, 1+clip_high)*A) and where the clip was active.
 
-    `adv` is per rollout [B] or per token [B, T]; asymmetric bounds give DAPO's clip-higher.
+    `adv` is per rollout [B] or per token [B, T]; asymmetric bounds give DAPO's clip-higher. Where
+    `mask` is 0 the log-ratio is taken as 0 before the exponential and loss and clip flag are exactly 0,
+    so filler log-probs there (padding) cannot overflow into inf/NaN values or gradients.
     """
     if adv.dim() == 1:
         adv = adv.unsqueeze(1)
-    ratio = torch.exp(logp - old_logp)
+    log_ratio = logp - old_logp
+    keep = None
+    if mask is not None:
+        keep = mask > 0
+        log_ratio = torch.where(keep, log_ratio, torch.zeros_like(log_ratio))
+    ratio = torch.exp(log_ratio)
     unclipped = ratio * adv
     clipped = torch.clamp(ratio, 1.0 - clip_low, 1.0 + clip_high) * adv
     loss = -torch.minimum(unclipped, clipped)
     was_clipped = (clipped < unclipped).float()
+    if keep is not None:
+        loss = torch.where(keep, loss, torch.zeros_like(loss))
+        was_clipped = was_clipped * keep
     return loss, was_clipped
 
 
@@ -85,9 +96,15 @@ def aggregate(
     raise ValueError(f"loss_agg: unknown aggregation {mode!r}; choose one of {', '.join(AGGREGATIONS)}")
 
 
-def kl_k3(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
-    """Per-token k3 estimator of KL(policy || reference): exp(ref - logp) - (ref - logp) - 1 (>= 0)."""
+def kl_k3(logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-token k3 estimator of KL(policy || reference): exp(ref - logp) - (ref - logp) - 1 (>= 0).
+
+    Where `mask` is 0 the difference is set to 0 before the exponential: those positions are exactly 0
+    with zero gradient, however far apart the (filler) log-probs there are (exp would overflow past ~88).
+    """
     d = ref_logp - logp
+    if mask is not None:
+        d = torch.where(mask > 0, d, torch.zeros_like(d))
     return torch.exp(d) - d - 1.0
 
 

@@ -38,12 +38,20 @@ def _expand(cache, index: torch.Tensor) -> None:
         layer.keys, layer.values = layer.keys.index_select(0, index), layer.values.index_select(0, index)
 
 
-def token_logps(model, batch: dict, rows: torch.Tensor, with_entropy: bool, device=None, entropy_grad: bool = False):
+def token_logps(model, batch: dict, rows: torch.Tensor, with_entropy: bool, device=None, entropy_grad: bool = False,
+                temperature: float = 1.0):
     """Per-token log-probs of the sampled response tokens of rollouts `rows` ([b, R_b], R_b = their longest
     response), their entropies (or None; differentiable only with `entropy_grad`) and their response mask;
-    computed on `device`."""
+    computed on `device`.
+
+    Both come from the tempered distribution log_softmax(logits / temperature), the one rollouts are
+    drawn from (pass the sampling temperature for the policy, the old policy and the reference alike).
+    As in verl and TRL, a top-p cut at sampling is not applied here: this is the full tempered softmax,
+    not one renormalised over the nucleus."""
     from transformers import DynamicCache
 
+    if temperature <= 0:
+        raise ValueError(f"token_logps: temperature must be > 0, got {temperature}")
     device = device or next(model.parameters()).device
     mask = batch["resp_mask"][rows]
     width = max(int(mask.sum(1).max()), 1)
@@ -55,9 +63,9 @@ def token_logps(model, batch: dict, rows: torch.Tensor, with_entropy: bool, devi
     keep_from = int((p_attn.sum(0) == 0).sum())  # columns that are padding in every used prompt
     p_ids, p_attn = p_ids[:, keep_from:], p_attn[:, keep_from:]
     p_pos = left_pad_positions(p_attn)
-    out = model(input_ids=p_ids, attention_mask=p_attn, position_ids=p_pos, past_key_values=DynamicCache(),
+    cache = DynamicCache()  # filled in place by the forward (the `cache` argument, transformers >= 5.24)
+    out = model(input_ids=p_ids, attention_mask=p_attn, position_ids=p_pos, cache=cache,
                 use_cache=True, **last_logits_kwargs(model))
-    cache = out.past_key_values
     inverse = inverse.to(device)
     _expand(cache, inverse)  # each rollout's copy of its prompt's keys and values
     first = out.logits[:, -1][inverse]  # predicts the first response token
@@ -65,11 +73,11 @@ def token_logps(model, batch: dict, rows: torch.Tensor, with_entropy: bool, devi
     pos = p_pos[inverse, -1:] + 1 + torch.arange(width, device=device)[None]
     if width > 1:
         rest = model(input_ids=resp[:, :-1], attention_mask=attn[:, :-1], position_ids=pos[:, :-1],
-                     past_key_values=cache, use_cache=True).logits
+                     cache=cache, use_cache=True).logits
         logits = torch.cat([first[:, None], rest], dim=1).float()
     else:
         logits = first[:, None].float()
-    logp_all = torch.log_softmax(logits, dim=-1)
+    logp_all = torch.log_softmax(logits / temperature if temperature != 1.0 else logits, dim=-1)
     logp = logp_all.gather(-1, resp.unsqueeze(-1)).squeeze(-1)
     ent = None
     if with_entropy:

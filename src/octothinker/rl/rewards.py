@@ -22,9 +22,11 @@ class RewardBatch:
     correct: list[bool]
     formatted: list[bool]
     extracted: list[str | None]
-    loss_mask: list[float]  # 0 where a truncated response is masked out of the loss
+    loss_mask: list[float]  # 0 where a truncated (or, by default, ungraded) response is masked out of the loss
     timeouts: int = 0
     seconds: float = 0.0
+    timed_out: list[bool] | None = None  # the grader gave no verdict in time (or reported a timeout)
+    valid_chain: list[bool] | None = None  # toy problems: the gold steps are all written out (None: unknown)
 
 
 def combine_rewards(
@@ -98,12 +100,31 @@ def finish_rewards(
     format_reward: float = 0.0,
     truncation: str = "none",
     truncation_penalty: float = 1.0,
+    on_timeout: str = "mask",
+    chains: Sequence[bool] | None = None,
+    require_chain: bool = False,
 ) -> RewardBatch:
-    """Wait for the grader (bounded) and turn verdicts into rewards and loss masks."""
-    verdicts, missing, seconds = pending.wait()
+    """Wait for the grader (bounded) and turn verdicts into rewards and loss masks.
+
+    A response without a verdict (timed out) is masked out of the loss under `on_timeout="mask"` (it is not
+    known to be wrong), or scored 0 under "wrong". With `require_chain`, a correct answer is rewarded only if
+    its `chains` entry says the gold steps are written out; `correct` still reports answer correctness.
+    """
+    if on_timeout not in ("mask", "wrong"):
+        raise ValueError(f"reward_on_timeout: must be mask or wrong, got {on_timeout!r}")
+    verdicts, _, seconds = pending.wait()
+    timed_out = [v is None or getattr(v, "reason", "") == "timeout" for v in verdicts]
     correct = [bool(v is not None and v.correct) for v in verdicts]
     extracted = [v.extracted if v is not None else None for v in verdicts]
     formatted = [format_ok(template, r) for r in responses]
-    rewards, masks = combine_rewards(correct, formatted, truncated, format_reward, truncation, truncation_penalty)
-    return RewardBatch(rewards, correct, formatted, extracted, masks, missing, seconds)
+    earned = correct
+    if require_chain:
+        if chains is None:
+            raise ValueError("require_valid_chain: the prompts carry no toy-world key to check the steps against")
+        earned = [c and ok for c, ok in zip(correct, chains, strict=True)]
+    rewards, masks = combine_rewards(earned, formatted, truncated, format_reward, truncation, truncation_penalty)
+    if on_timeout == "mask":
+        masks = [0.0 if t else m for m, t in zip(masks, timed_out)]
+    return RewardBatch(rewards, correct, formatted, extracted, masks, sum(timed_out), seconds, timed_out,
+                       list(chains) if chains is not None else None)
 

@@ -61,15 +61,20 @@ class RLTrainer:
         self.backend = None
 
     # ------------------------------------------------------------------ prompts
+    def epoch_order(self, epoch: int) -> list[int]:
+        """The seeded order in which epoch `epoch` walks the prompt set."""
+        perm = list(range(len(self.prompts)))
+        random.Random(step_seed(self.seed, epoch, salt=17)).shuffle(perm)
+        return perm
+
     def batch_prompts(self, step: int) -> list[dict]:
-        """The prompts of `step`: consecutive slices of per-epoch seeded permutations of the prompt set."""
+        """The prompts of `step`: consecutive slices of per-epoch seeded permutations of the prompt set (a stream
+        that repeats a prompt only after the whole set is used; `run_rl` warns when a run gets that far)."""
         k, n = self.cfg.prompts_per_step, len(self.prompts)
         out = []
         for j in range(step * k, step * k + k):
             epoch, idx = divmod(j, n)
-            perm = list(range(n))
-            random.Random(step_seed(self.seed, epoch, salt=17)).shuffle(perm)
-            out.append(self.prompts[perm[idx]])
+            out.append(self.prompts[self.epoch_order(epoch)[idx]])
         return out
 
     # ------------------------------------------------------------------ one step
@@ -81,9 +86,11 @@ class RLTrainer:
         t0 = time.perf_counter()
         gen = torch.Generator(device=self.device).manual_seed(step_seed(self.seed, step))
         if self.backend is not None:
-            ro = self.backend.sample(self.tok, texts_in, G, max_len, cfg.temperature, cfg.top_p, self.stop, step_seed(self.seed, step))
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                ro = self.backend.sample(self.tok, texts_in, G, max_len, cfg.temperature, cfg.top_p, self.stop, step_seed(self.seed, step))
         else:
-            ro = sample(self.model, self.tok, texts_in, G, max_len, cfg.temperature, cfg.top_p, self.stop, gen)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                ro = sample(self.model, self.tok, texts_in, G, max_len, cfg.temperature, cfg.top_p, self.stop, gen)
         t_gen = time.perf_counter() - t0
         golds = [recs[i // G]["answer"] for i in range(len(ro.texts))]
         pending = start_rewards(ro.texts, golds, cfg.answer_kind, cfg.reward_timeout, self.grader)
@@ -98,7 +105,13 @@ class RLTrainer:
         t_old = time.perf_counter() - t1
 
         t2 = time.perf_counter()
-        rb = finish_rewards(pending, ro.texts, ro.truncated, cfg.template, cfg.format_reward, cfg.truncation, cfg.truncation_penalty)
+        chains = None
+        if all("key" in r for r in recs):  # toy problems: the process check of every rollout
+            from ..toyworld.chain import valid_chain
+
+            chains = [valid_chain(t, recs[i // G]["key"]) for i, t in enumerate(ro.texts)]
+        rb = finish_rewards(pending, ro.texts, ro.truncated, cfg.template, cfg.format_reward, cfg.truncation,
+                            cfg.truncation_penalty, cfg.reward_on_timeout, chains, cfg.require_valid_chain)
         t_reward_wait = time.perf_counter() - t2
         rewards = torch.tensor(rb.rewards, dtype=torch.float32)
         if cfg.reward_control == "shuffled":  # same reward rate, no link to the responses: what noise alone does
@@ -126,6 +139,7 @@ class RLTrainer:
             "format_rate": sum(rb.formatted) / n_roll,
             "zero_var_share": float(zero_var.float().mean()),
             "reward_timeouts": rb.timeouts,
+            **_chain_metrics(rb),
             **text_metrics(ro.texts, lengths, rb.correct, ro.truncated),
             **upd,
             "time_gen": t_gen,
@@ -141,22 +155,30 @@ class RLTrainer:
 
     @torch.no_grad()
     def _score(self, batch: dict):
-        """Old-policy (and reference) log-probs [B, R] of the whole batch, once per rollout batch."""
+        """Old-policy (and reference) log-probs [B, R] of the whole batch, once per rollout batch, at the
+        sampling temperature; positions past a chunk's width stay 0 (masked in the loss)."""
+        cfg = self.cfg
         n, width = batch["resp"].shape
         olds = torch.zeros((n, width))
         refs = torch.zeros((n, width)) if self.ref is not None else None
-        mb = self.cfg.micro_batch_size or self.cfg.mini_batch_size
+        mb = cfg.micro_batch_size or cfg.mini_batch_size
         for chunk in plan_chunks(list(range(n)), batch, mb):
             rows = torch.tensor(chunk)
-            logp = token_logps(self.model, batch, rows, False, self.device)[0]
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                logp = token_logps(self.model, batch, rows, False, self.device, temperature=cfg.temperature)[0]
+                if refs is not None:
+                    ref = token_logps(self.ref, batch, rows, False, self.device, temperature=cfg.temperature)[0]
             olds[rows, : logp.shape[1]] = logp.cpu()
             if refs is not None:
-                ref = token_logps(self.ref, batch, rows, False, self.device)[0]
                 refs[rows, : ref.shape[1]] = ref.cpu()
         return olds, refs
 
     def _update(self, step, batch, adv, seq_mask, keep, old_logp, ref_logp, max_len) -> dict:
-        """PPO epochs over shuffled mini-batches of the kept rollouts; one optimizer step per mini-batch."""
+        """PPO epochs over shuffled mini-batches of the kept rollouts; one optimizer step per mini-batch.
+
+        Logged per mini-batch, then averaged over updates: `loss` is the mini-batch's (the sum of its
+        chunks' shares), `entropy`/`clip_frac`/`kl` are means over its loss tokens, so the forward
+        chunking (micro_batch_size, plan_chunks) does not change them."""
         cfg = self.cfg
         idx_all = torch.nonzero(keep & (seq_mask > 0)).squeeze(1)
         stats = {"entropy": [], "kl": [], "clip_frac": [], "grad_norm": [], "loss": []}
@@ -172,25 +194,32 @@ class RLTrainer:
                 mask_all = batch["resp_mask"][mini] * seq_mask[mini].unsqueeze(1)
                 n_tok, n_seq = float(mask_all.sum()), float(mini.numel())
                 self.opt.zero_grad(set_to_none=True)
+                sums = {"loss": 0.0, "entropy": 0.0, "clip_frac": 0.0, "kl": 0.0, "tokens": 0.0}
                 for chunk in plan_chunks(mini.tolist(), batch, cfg.micro_batch_size):
                     part = torch.tensor(chunk)
-                    logp, ent, mask = token_logps(self.model, batch, part, True, self.device, bool(cfg.entropy_coef))
+                    with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                        logp, ent, mask = token_logps(self.model, batch, part, True, self.device, bool(cfg.entropy_coef),
+                                                      temperature=cfg.temperature)
                     width = logp.shape[1]
                     mask = mask * seq_mask[part].unsqueeze(1).to(self.device)
                     old = old_logp[part, :width].to(self.device) if old_logp is not None else logp.detach()
-                    pg, clipped = L.clipped_pg_loss(logp, old, adv[part].to(self.device), cfg.clip_low, cfg.clip_high)
+                    pg, clipped = L.clipped_pg_loss(logp, old, adv[part].to(self.device), cfg.clip_low, cfg.clip_high, mask)
                     agg = dict(mode=cfg.loss_agg, max_len=max_len, n_tokens=n_tok, n_seqs=n_seq)
                     loss = L.aggregate(pg, mask, **agg)
                     if cfg.entropy_coef:
                         loss = loss - cfg.entropy_coef * L.aggregate(ent, mask, **agg)
                     if ref_logp is not None:
-                        kl = L.kl_k3(logp, ref_logp[part, :width].to(self.device))
+                        kl = L.kl_k3(logp, ref_logp[part, :width].to(self.device), mask)
                         loss = loss + cfg.kl_coef * L.aggregate(kl, mask, **agg)
-                        stats["kl"].append(float(L.masked_mean(kl.detach(), mask)))
+                        sums["kl"] += float((kl.detach() * mask).sum())
                     loss.backward()
-                    stats["entropy"].append(float(L.masked_mean(ent.detach(), mask)))
-                    stats["clip_frac"].append(float(L.masked_mean(clipped, mask)))
-                    stats["loss"].append(float(loss.detach()))
+                    sums["loss"] += float(loss.detach())
+                    sums["entropy"] += float((ent.detach() * mask).sum())
+                    sums["clip_frac"] += float((clipped * mask).sum())
+                    sums["tokens"] += float(mask.sum())
+                stats["loss"].append(sums["loss"])
+                for key in ("entropy", "clip_frac") + (("kl",) if ref_logp is not None else ()):
+                    stats[key].append(sums[key] / max(sums["tokens"], 1.0))
                 gn = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
                 stats["grad_norm"].append(float(gn))
                 self.opt.step()
@@ -216,22 +245,14 @@ class RLTrainer:
         atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
 
     def validate(self, step: int) -> dict:
-        """Greedy zero-shot accuracy and mean response length per benchmark under the RL template."""
-        from ..eval.generation import generate
-        from ..grading import grade_many
+        """The validation protocol (rl/validation.py) on the benchmarks and the memorisation pair, one fixed budget."""
+        from .validation import memorisation_sets, validate_policy
 
-        cfg = self.cfg
-        max_new = cfg.validate_max_tokens or max_tokens_at(step, cfg.max_response_tokens, cfg.length_schedule)
-        out = {}
-        for name, recs in self.benchmarks.items():
-            recs = recs[: cfg.validate_limit] if cfg.validate_limit else recs
-            comps = generate(self.model, self.tok, [render(cfg.template, r["question"]) for r in recs], max_new, 0.0, 1.0, 1, self.stop)
-            texts = [c[0].text for c in comps]
-            kind = recs[0].get("kind", cfg.answer_kind) if recs else cfg.answer_kind
-            verdicts = grade_many(texts, [r["answer"] for r in recs], kind, cfg.reward_timeout)
-            out[f"val/{name}/accuracy"] = sum(v.correct for v in verdicts) / max(len(recs), 1)
-            out[f"val/{name}/response_len"] = sum(c[0].n_tokens for c in comps) / max(len(recs), 1)
-        return out
+        sets = dict(self.benchmarks)
+        used = self.cfg.steps * self.cfg.prompts_per_step
+        sets.update(memorisation_sets(self.prompts, self.epoch_order(0), used, self.cfg.validate_rl_prompts))
+        # the same sampling seed at every step: paired draws make step-to-step differences less noisy
+        return validate_policy(self.model, self.tok, sets, self.cfg, self.stop, render, step_seed(self.seed, 0, 53))
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, step: int) -> Path:
@@ -247,12 +268,14 @@ class RLTrainer:
         return save_checkpoint(self.out, step, model_state, self.model.config, tok_dir, state, summary)
 
     def resume(self) -> int:
-        """Load the latest checkpoint under out_dir if any; trims metrics rows past it. Returns the step."""
+        """Load the newest checkpoint under out_dir that verifies, if any; trims metrics rows past it.
+        Returns the step. A damaged newer checkpoint is named in one warning line; when none verifies,
+        raises CheckpointError (see `model.checkpoint.resume_checkpoint`)."""
         from safetensors.torch import load_file
 
-        from ..model.checkpoint import latest_checkpoint, load_trainer_state
+        from ..model.checkpoint import load_trainer_state, resume_checkpoint
 
-        ck = latest_checkpoint(self.out)
+        ck = resume_checkpoint(self.out, f"rl {self.out.name}")
         if ck is None:
             return 0
         weights = load_file(str(ck / "model.safetensors"))
@@ -271,7 +294,7 @@ class RLTrainer:
 
     def train(self) -> Path:
         """Run (or resume) to `cfg.steps`; the last step is always checkpointed and marked final."""
-        from tqdm import tqdm
+        from ..progress import progress
 
         from ..model.checkpoint import mark_final
 
@@ -286,7 +309,7 @@ class RLTrainer:
             if self.benchmarks and cfg.validate_every:  # the step-0 point: the policy before any update
                 append_jsonl(self.out / "metrics.jsonl", {"step": 0, **self.validate(0)})
         last = None
-        for step in tqdm(range(start, cfg.steps), desc=f"rl {self.out.name}", unit="step", initial=start, total=cfg.steps):
+        for step in progress(range(start, cfg.steps), desc=f"rl {self.out.name}", unit="step", initial=start, total=cfg.steps):
             row = self.train_step(step)
             done = step + 1
             if self.benchmarks and cfg.validate_every and (done % cfg.validate_every == 0 or done == cfg.steps):
@@ -303,26 +326,19 @@ class RLTrainer:
         return self.out
 
 
+def _chain_metrics(rb) -> dict:
+    """`chain_rate`: rollouts that write out every gold step; `lucky_rate`: correct answers that do not."""
+    if rb.valid_chain is None:
+        return {}
+    right = [ok for c, ok in zip(rb.correct, rb.valid_chain) if c]
+    return {"chain_rate": sum(rb.valid_chain) / max(len(rb.valid_chain), 1),
+            "lucky_rate": (sum(not ok for ok in right) / len(right)) if right else 0.0}
+
+
 # ---------------------------------------------------------------------- recipe entry point
 
 
-def load_prompts(path: str | Path) -> list[dict]:
-    """RL prompts from a JSONL file of {"question", "answer"} records (errors name file:line)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"rl.prompts_path: {path} does not exist")
-    out = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{i}: not valid JSON ({exc.msg})") from None
-        if not isinstance(rec, dict) or "question" not in rec or "answer" not in rec:
-            raise ValueError(f"{path}:{i}: a prompt record needs 'question' and 'answer' fields")
-        out.append({"id": str(rec.get("id", i)), "question": str(rec["question"]), "answer": rec["answer"]})
-    return out
+from .prompts import load_prompts  # noqa: E402,F401  (re-export: prompt files are read by the data stage's readers)
 
 
 def _device(name: str) -> str:
@@ -390,8 +406,11 @@ def run_rl(recipe, names: list[str] | None = None) -> Path:
         if cfg.prompts_path not in prompt_sets:
             from ..toyworld import rl_prompts
 
-            prompt_sets[cfg.prompts_path] = load_prompts(cfg.prompts_path) if cfg.prompts_path else rl_prompts(recipe.toyworld)
+            prompt_sets[cfg.prompts_path] = load_prompts(cfg.prompts_path, cfg.on_bad_record) if cfg.prompts_path else rl_prompts(recipe.toyworld)
         prompts = prompt_sets[cfg.prompts_path]
+        if cfg.steps * cfg.prompts_per_step > len(prompts):
+            print(f"rl {out_name}: {cfg.steps} steps x {cfg.prompts_per_step} prompts exceed the {len(prompts)} prompts "
+                  f"of the set; prompts repeat from step {len(prompts) // cfg.prompts_per_step + 1}", flush=True)
         benchmarks = {}
         if cfg.validate_every:
             from ..eval.benchmarks import load_benchmark

@@ -2,6 +2,19 @@
 from __future__ import annotations
 
 import json
+import sys
+
+
+def _positive(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def register(sub) -> None:
@@ -11,7 +24,7 @@ def register(sub) -> None:
                         description="Print samples of a toy corpus (general, math_web_hq, math_web_lq, qa_short, "
                         "qa_long, instruct), a toy benchmark (toy_gsm, toy_math, toy_olympiad) or rl.")
     s.add_argument("name", help="corpus, benchmark or 'rl'")
-    s.add_argument("--n", type=int, default=3, help="how many samples")
+    s.add_argument("--n", type=_positive, default=3, help="how many samples")
     s.add_argument("--seed", type=int, default=0, help="world seed")
     s.set_defaults(func=_show)
     c = tsub.add_parser("check", help="generate everything and report split disjointness and n-gram overlap",
@@ -19,7 +32,7 @@ def register(sub) -> None:
                         "intersect their canonical problem keys; also count 13-gram overlaps of benchmark "
                         "questions with training text. Exit status 1 if any problem key is shared.")
     c.add_argument("--seed", type=int, default=0, help="world seed")
-    c.add_argument("--ngram", type=int, default=13)
+    c.add_argument("--ngram", type=_positive, default=13, help="n-gram length for the overlap count")
     c.set_defaults(func=_check)
     p.set_defaults(func=lambda a: p.print_help() or 2)
 
@@ -37,7 +50,7 @@ def _show(args) -> int:
         recs = rl_prompts(cfg)[: args.n]
     else:
         known = ", ".join([*CORPORA, *BENCHMARKS, "rl"])
-        print(f"octothinker toyworld show: unknown name {args.name!r}; known: {known}")
+        print(f"octothinker toyworld show: unknown name {args.name!r}; known: {known}", file=sys.stderr)
         return 2
     for i, rec in enumerate(recs):
         print(f"--- {args.name} #{i}")

@@ -25,12 +25,15 @@ class Size:
     operand: tuple[int, int]  # for + and -
     factor: tuple[int, int]  # for *
     max_value: int  # every intermediate value stays in [0, max_value]
+    ops: str = "+-*"  # operations a problem of this size may use
 
 
 SIZES = {
     "small": Size("small", 0, (1, 15), (1, 9), (2, 3), 20),
     "medium": Size("medium", 1, (5, 40), (2, 20), (2, 4), 99),
     "large": Size("large", 2, (10, 99), (5, 60), (2, 5), 199),
+    # toy world v2: values 0-29, one-digit steps, no multiplication (each step one easy local fact)
+    "wide": Size("wide", 0, (1, 29), (1, 9), (2, 2), 29, "+-"),
 }
 
 
@@ -94,11 +97,11 @@ def random_problem(rng: random.Random, n_steps: int, size: str) -> Problem:
     steps = []
     for _ in range(n_steps):
         choices = []
-        if value + s.operand[0] <= s.max_value:
+        if "+" in s.ops and value + s.operand[0] <= s.max_value:
             choices += ["+"] * 2
-        if value - s.operand[0] >= 0:
+        if "-" in s.ops and value - s.operand[0] >= 0:
             choices += ["-"] * 2
-        if value * s.factor[0] <= s.max_value and value > 0:
+        if "*" in s.ops and value * s.factor[0] <= s.max_value and value > 0:
             choices += ["*"]
         op = rng.choice(choices)
         if op == "+":

@@ -118,12 +118,12 @@ def _fact_table(rng: random.Random, op: str) -> list[str]:
     return [f"{L.OP_VERBS[op].capitalize()} {k}:"] + [_eq(a, op, k) for a in range(lo, lo + rng.randint(4, 8))]
 
 
-def math_hq_doc(rng: random.Random, draw: ProblemSource) -> tuple[str, list[str]]:
+def math_hq_doc(rng: random.Random, draw: ProblemSource, ops: str = "+-*", table=None) -> tuple[str, list[str]]:
     """An expository page: an operation's explanation, a fact table and worked examples."""
-    op = rng.choice("+-*")
+    op = rng.choice(ops)
     parts = [f"# {L.OP_NAMES[op].capitalize()} in word problems", "", rng.choice(_INTRO[op]), ""]
     if rng.random() < 0.6:
-        parts += _fact_table(rng, op) + [""]
+        parts += (table or _fact_table)(rng, op) + [""]
     keys = []
     for _ in range(rng.randint(1, 2)):
         p = draw()
@@ -174,9 +174,9 @@ def _break_format(rng: random.Random, line: str) -> str:
     return line
 
 
-def math_lq_doc(rng: random.Random, draw: ProblemSource) -> tuple[str, list[str]]:
+def math_lq_doc(rng: random.Random, draw: ProblemSource, ops: str = "+-*") -> tuple[str, list[str]]:
     """The same topics as the hq pages, with chatter, mistakes, skipped steps and broken formatting."""
-    op = rng.choice("+-*")
+    op = rng.choice(ops)
     parts = [rng.choice([f"{L.OP_NAMES[op]} help", f"{L.OP_NAMES[op].upper()}!!!", f"Q about {L.OP_NAMES[op]}"])]
     if rng.random() < 0.5:
         parts.append(rng.choice(_INTRO[op]).lower())

@@ -9,6 +9,7 @@ import random
 from typing import Iterator
 
 from ..config import ToyWorldConfig
+from . import v2
 from .problems import TRAIN_MIX, Mix, Problem, draw_problems, question_parts, render_question, short_solution
 from .qa import instruct_doc, qa_long_doc, qa_short_doc
 from .web import general_doc, math_hq_doc, math_lq_doc
@@ -42,13 +43,40 @@ RL_MIX = Mix({1: 0.3, 2: 0.35, 3: 0.2, 4: 0.15}, {"small": 0.75, "medium": 0.25}
 FEWSHOT_MIX = Mix({1: 0.3, 2: 0.4, 3: 0.3}, {"small": 1.0})
 
 
+
+
+def _mixes(cfg: ToyWorldConfig) -> dict:
+    """The version's problem distributions: train, per benchmark, rl, fewshot."""
+    if cfg.version == 1:
+        return {"train": TRAIN_MIX, "bench": BENCHMARK_MIX, "rl": RL_MIX, "fewshot": FEWSHOT_MIX}
+    return {"train": v2.TRAIN_MIX, "bench": v2.BENCHMARK_MIX, "rl": v2.RL_MIX, "fewshot": v2.FEWSHOT_MIX}
+
+
+def _builder(name: str, cfg: ToyWorldConfig):
+    """The document builder of corpus `name` under the config's toy-world version, as `build(rng, draw)`."""
+    if cfg.version == 1:
+        build = _BUILDERS[name]
+        if name in ("qa_short", "qa_long", "instruct"):
+            return lambda rng, draw: build(rng, draw, restate=cfg.restate_steps)
+        return build
+    if name == "qa_short":
+        return lambda rng, draw: v2.qa_short_doc(rng, draw, cfg.direct_share)
+    if name == "qa_long":
+        return lambda rng, draw: v2.qa_long_doc(rng, draw, cfg.direct_share)
+    if name == "instruct":
+        return lambda rng, draw: instruct_doc(rng, draw, restate=True)
+    if name == "math_web_hq":
+        return lambda rng, draw: math_hq_doc(rng, draw, ops="+-", table=v2.fact_table)
+    return lambda rng, draw: math_lq_doc(rng, draw, ops="+-")
+
+
 def _rng(cfg: ToyWorldConfig, name: str) -> random.Random:
     return random.Random(f"toyworld:{cfg.seed}:{name}")
 
 
 def _train_source(cfg: ToyWorldConfig, rng: random.Random):
     """An endless stream of training-split problems for the corpus builders."""
-    gen = draw_problems(rng, TRAIN_MIX, "train", cfg.seed, cfg.benchmark_frac, cfg.rl_frac, n=1 << 62)
+    gen = draw_problems(rng, _mixes(cfg)["train"], "train", cfg.seed, cfg.benchmark_frac, cfg.rl_frac, n=1 << 62)
     return lambda: next(gen)
 
 
@@ -64,10 +92,9 @@ def corpus_items(name: str, cfg: ToyWorldConfig, n_docs: int | None = None) -> I
             yield {"text": text}, keys
         return
     draw = _train_source(cfg, _rng(cfg, name + ":problems"))
-    build = _BUILDERS[name]
-    kwargs = {"restate": cfg.restate_steps} if name in ("qa_short", "qa_long", "instruct") else {}
+    build = _builder(name, cfg)
     for _ in range(n):
-        rec, keys = build(rng, draw, **kwargs)
+        rec, keys = build(rng, draw)
         yield (rec if isinstance(rec, dict) else {"text": rec}), keys
 
 
@@ -86,10 +113,11 @@ def _records(problems: list[Problem], rng: random.Random, prefix: str) -> list[d
 
 
 def benchmark_problems(name: str, cfg: ToyWorldConfig) -> list[Problem]:
-    if name not in BENCHMARK_MIX:
+    mixes = _mixes(cfg)["bench"]
+    if name not in mixes:
         raise KeyError(f"unknown toy benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
     rng = _rng(cfg, name)
-    return list(draw_problems(rng, BENCHMARK_MIX[name], "benchmark", cfg.seed, cfg.benchmark_frac, cfg.rl_frac,
+    return list(draw_problems(rng, mixes[name], "benchmark", cfg.seed, cfg.benchmark_frac, cfg.rl_frac,
                               n=cfg.benchmark_size, unique=True))
 
 
@@ -99,24 +127,26 @@ def benchmark(name: str, cfg: ToyWorldConfig) -> list[dict]:
 
 
 def rl_prompts(cfg: ToyWorldConfig) -> list[dict]:
-    """RL prompts of mixed levels from the rl split (the MATH8K stand-in), distributed as `RL_MIX`.
+    """RL prompts from the rl split (the MATH8K stand-in), in stream order.
 
-    Keys may repeat (with other wording): the split holds only a few dozen 1-step and a few hundred 2-step
-    small-number keys, so demanding distinct keys would fill the set with the long chains a toy model cannot
-    solve and leave GRPO without signal.
+    v2: distinct problems (`v2.RL_MIX`, 2-4 steps), so a run that uses fewer than `rl_prompts` prompts never
+    sees one twice. v1: keys may repeat (its split holds only a few dozen 1-step and a few hundred 2-step
+    small-number keys, so demanding distinct keys would leave GRPO without signal).
     """
     rng = _rng(cfg, "rl")
-    probs = list(draw_problems(rng, RL_MIX, "rl", cfg.seed, cfg.benchmark_frac, cfg.rl_frac, n=cfg.rl_prompts))
+    probs = list(draw_problems(rng, _mixes(cfg)["rl"], "rl", cfg.seed, cfg.benchmark_frac, cfg.rl_frac,
+                               n=cfg.rl_prompts, unique=cfg.version >= 2))
     return _records(probs, _rng(cfg, "rl:text"), "rl")
 
 
 def fewshot_exemplars(k: int, cfg: ToyWorldConfig) -> list[dict]:
     """`k` worked train-split problems `{"question","solution","answer"}` for few-shot prompts."""
     rng = _rng(cfg, "fewshot")
-    probs = draw_problems(rng, FEWSHOT_MIX, "train", cfg.seed, cfg.benchmark_frac, cfg.rl_frac, n=k, unique=True)
+    probs = draw_problems(rng, _mixes(cfg)["fewshot"], "train", cfg.seed, cfg.benchmark_frac, cfg.rl_frac, n=k, unique=True)
+    restate = cfg.restate_steps or cfg.version >= 2
     out = []
     for p in probs:
         parts = question_parts(rng, p)
-        out.append({"question": " ".join(parts), "solution": short_solution(p, parts if cfg.restate_steps else None),
+        out.append({"question": " ".join(parts), "solution": short_solution(p, parts if restate else None),
                     "answer": str(p.answer)})
     return out

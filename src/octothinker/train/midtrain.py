@@ -93,6 +93,7 @@ def run_stage(recipe: Recipe, plan: StagePlan, dist, stop_after: int | None = No
         return latest
     resume, weights = None, None
     if latest is not None:
+        latest = ckpt.resume_checkpoint(plan.stage_dir, f"midtrain {plan.name}", echo=dist.is_main)  # newest that verifies
         have = ckpt.read_summary(latest).get("config_hash")
         if have != plan.config_hash or status.get("complete"):
             raise StageConflictError(

@@ -1,0 +1,108 @@
+"""RL validation protocol (pure summaries, one budget), process-checked rewards and masked timeouts."""
+from types import SimpleNamespace
+
+import pytest
+
+from octothinker.config import RLConfig
+from octothinker.rl.rewards import finish_rewards, start_rewards
+from octothinker.rl.trainer import _chain_metrics
+from octothinker.rl.validation import memorisation_sets, summarize, validation_budget
+
+WORKED = "Start with 75.\nAdd 4: 75 + 4 = 79\nAdd 3: 79 + 3 = 82\nThe answer is \\boxed{82}."
+DIRECT = "The answer is \\boxed{82}."
+
+
+@pytest.mark.parametrize("kw, budget", [
+    (dict(max_response_tokens=64, length_schedule={0: 64, 8: 96}), 96),
+    (dict(max_response_tokens=128, length_schedule={0: 64, 8: 96}), 128),
+    (dict(max_response_tokens=64, length_schedule={0: 64, 8: 96}, validate_max_tokens=50), 50),
+    (dict(max_response_tokens=80), 80),
+])
+def test_one_validation_budget_for_the_whole_run(kw, budget):
+    assert validation_budget(RLConfig(**kw)) == budget
+
+
+def test_trainer_validates_every_step_with_the_same_budget(monkeypatch, tmp_path):
+    """Steps 0 and 12 of a {0: 64, 8: 96} schedule are validated at 96 tokens both (before: 64, then 96)."""
+    import octothinker.eval.generation as gen
+    from octothinker.rl.trainer import RLTrainer
+
+    from test_rl_trainer import tiny_model, word_tokenizer
+
+    seen = []
+
+    def fake_generate(model, tok, prompts, max_new, temperature, top_p, n, stop, seed=0, batch_size=32, progress=False):
+        seen.append(max_new)
+        return [[SimpleNamespace(text="3", n_tokens=1, truncated=False) for _ in range(n)] for _ in prompts]
+
+    monkeypatch.setattr(gen, "generate", fake_generate)
+    tok = word_tokenizer()
+    c = RLConfig(template="plain", max_response_tokens=64, length_schedule={0: 64, 8: 96}, validate_samples=2,
+                 answer_kind="gsm", steps=16)
+    bench = {"b": [{"question": "show 3", "answer": "3"}]}
+    tr = RLTrainer(c, tiny_model(tok), tok, [{"question": "show 3", "answer": "3"}], tmp_path, benchmarks=bench)
+    tr.validate(0)
+    tr.validate(12)
+    assert seen == [96, 96, 96, 96]  # greedy + sampled, at both steps
+
+
+def test_summarize_exact_values():
+    recs = [{"answer": "82", "steps": 2, "key": "75|+4|+3"}, {"answer": "10", "steps": 3, "key": "7|+1|+1|+1"}]
+    greedy = [(True, 10, WORKED), (False, 4, "x")]
+    sampled = [[(True, 10, WORKED), (True, 4, DIRECT), (False, 6, "a"), (False, 8, "b")],
+               [(False, 2, "c"), (False, 2, "d"), (False, 2, "e"), (True, 2, "\\boxed{10}")]]
+    out = summarize("s", recs, greedy, sampled)
+    assert out["val/s/accuracy"] == 0.5 and out["val/s/response_len"] == 7
+    assert out["val/s/sampled_accuracy"] == 3 / 8 and out["val/s/sampled_len"] == 36 / 8
+    assert out["val/s/pass@1"] == pytest.approx((0.5 + 0.25) / 2)
+    assert out["val/s/pass@2"] == pytest.approx((1 - 1 / 6 + 0.5) / 2)  # 1 - C(2,2)/C(4,2), 1 - C(3,2)/C(4,2)
+    assert out["val/s/pass@4"] == 1.0
+    assert out["val/s/depth2/accuracy"] == 1.0 and out["val/s/depth3/accuracy"] == 0.0
+    assert out["val/s/depth2/sampled_accuracy"] == 0.5 and out["val/s/depth3/sampled_accuracy"] == 0.25
+    assert out["val/s/lucky_rate"] == pytest.approx(2 / 3)  # the direct and the bare boxed answer
+
+
+def test_summarize_greedy_only_and_without_keys():
+    out = summarize("g", [{"answer": "1"}], [(True, 3, "1")], [[]])
+    assert out == {"val/g/accuracy": 1.0, "val/g/response_len": 3.0}
+
+
+def test_memorisation_sets():
+    prompts = [{"id": i} for i in range(10)]
+    order = [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]
+    sets = memorisation_sets(prompts, order, used=4, n=3)
+    assert [r["id"] for r in sets["rl_seen"]] == [9, 8, 7] and [r["id"] for r in sets["rl_fresh"]] == [2, 1, 0]
+    assert memorisation_sets(prompts, order, used=8, n=3) == {}  # fresh prompts would overlap the used ones
+    assert memorisation_sets(prompts, order, used=4, n=0) == {}
+
+
+def _fake(verdicts):
+    def grader(responses, golds, kind, timeout):
+        return verdicts
+    return grader
+
+
+def test_timed_out_responses_are_masked_or_wrong():
+    v = [SimpleNamespace(correct=True, extracted="1", reason="numeric"),
+         SimpleNamespace(correct=False, extracted=None, reason="timeout")]
+    resp = ["\\boxed{1}", "\\boxed{2}"]
+    rb = finish_rewards(start_rewards(resp, ["1", "1"], grader=_fake(v)), resp, [False, False], "plain")
+    assert rb.rewards == [1.0, 0.0] and rb.loss_mask == [1.0, 0.0] and rb.timeouts == 1 and rb.timed_out == [False, True]
+    rb = finish_rewards(start_rewards(resp, ["1", "1"], grader=_fake(v)), resp, [False, False], "plain", on_timeout="wrong")
+    assert rb.loss_mask == [1.0, 1.0] and rb.timeouts == 1
+    with pytest.raises(ValueError, match="reward_on_timeout"):
+        finish_rewards(start_rewards(resp, ["1", "1"], grader=_fake(v)), resp, [False, False], "plain", on_timeout="x")
+
+
+def test_require_valid_chain_rewards_only_worked_answers():
+    v = [SimpleNamespace(correct=True, extracted="82", reason="numeric")] * 3
+    resp = [WORKED, DIRECT, "nothing"]
+    chains = [True, False, False]
+    rb = finish_rewards(start_rewards(resp, ["82"] * 3, grader=_fake(v)), resp, [False] * 3, "plain",
+                        chains=chains, require_chain=True)
+    assert rb.rewards == [1.0, 0.0, 0.0] and rb.correct == [True, True, True]
+    assert _chain_metrics(rb) == {"chain_rate": 1 / 3, "lucky_rate": 2 / 3}
+    rb = finish_rewards(start_rewards(resp, ["82"] * 3, grader=_fake(v)), resp, [False] * 3, "plain", chains=chains)
+    assert rb.rewards == [1.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="require_valid_chain"):
+        finish_rewards(start_rewards(resp, ["82"] * 3, grader=_fake(v)), resp, [False] * 3, "plain", require_chain=True)
