@@ -43,7 +43,6 @@ class ToyWorldConfig:
     rl_frac: float = 0.1  # share reserved for RL prompts; the rest is the training split
     restate_steps: bool = False  # v1 only: CoT repeats each step's sentence before its equation (v2 always does)
     version: int = 2  # 2: wide answers, mixed solution styles, deep benchmarks (docs/toyworld.md); 1: the old world
-    direct_share: float = 0.6  # v2: share of QA records answered directly, without working (half that in qa_long)
 
     def validate(self) -> None:
         for name in ("general_docs", "math_web_docs", "qa_docs", "instruct_docs", "benchmark_size", "rl_prompts"):
@@ -54,8 +53,6 @@ class ToyWorldConfig:
                 raise ValueError(f"{name}: must be in (0, 0.5), got {getattr(self, name)}")
         if self.version not in (1, 2):
             raise ValueError(f"version: must be 1 or 2, got {self.version}")
-        if not 0 <= self.direct_share <= 1:
-            raise ValueError(f"direct_share: must be in [0, 1], got {self.direct_share}")
 
 
 # ----------------------------------------------------------------------------- data
@@ -65,7 +62,7 @@ class ToyWorldConfig:
 class SourceConfig:
     """One training source: a toy corpus, a registered real corpus, or a local file.
 
-    kind=toy: `corpus` names a toy corpus (general, math_web_hq, math_web_lq, qa_short, qa_long, instruct).
+    kind=toy: `corpus` names a toy corpus (general, math_web_hq, math_web_lq, qa_short, qa_long, instruct; qa_direct in v2).
     kind=registry: `corpus` names a real corpus of `octothinker.data.sources` (hub id known); `path`
     optionally points at a local JSONL/Parquet copy instead of the hub.
     kind=local: `path` is a JSONL/Parquet file (or directory of them), `template` says how to format it.

@@ -9,9 +9,10 @@ import pytest
 
 from octothinker.config import ToyWorldConfig
 from octothinker.toyworld import BENCHMARKS, CORPORA, Problem, benchmark, check_disjoint, corpus, fewshot_exemplars
-from octothinker.toyworld import rl_prompts, split_of
+from octothinker.toyworld import rl_prompts, split_of, v2
 from octothinker.toyworld.disjoint import key_from_solution, ngrams, record_text
 from octothinker.toyworld.problems import SIZES, TRAIN_MIX, apply, difficulty, random_problem, short_solution
+from octothinker.toyworld.world import corpus_items, corpus_names
 
 SMALL = ToyWorldConfig(general_docs=60, math_web_docs=150, qa_docs=150, instruct_docs=100, benchmark_size=40,
                        rl_prompts=60)
@@ -21,6 +22,10 @@ VERSIONS = [1, 2]  # generic properties hold in both worlds
 
 def _small(version: int, **changes) -> ToyWorldConfig:
     return dataclasses.replace(SMALL, version=version, **changes)
+
+
+# (version, corpus) for every corpus each version has (`qa_direct` exists only from v2 on)
+VERSION_CORPORA = [(v, name) for v in VERSIONS for name in corpus_names(_small(v))]
 EQ = re.compile(r"(\d+) ?([+\-*/]) ?(\d+) ?= ?(\d+)")
 
 
@@ -84,14 +89,25 @@ def test_split_is_a_seeded_function_of_the_key():
 # ----------------------------------------------------------------------------- determinism
 
 
-@pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize("name", list(CORPORA))
+@pytest.mark.parametrize("version, name", VERSION_CORPORA, ids=[f"v{v}-{n}" for v, n in VERSION_CORPORA])
 def test_corpus_deterministic_per_seed(name, version):
     cfg = _small(version)
     first = list(corpus(name, cfg, 20))
     assert first == list(corpus(name, cfg, 20))
     assert first != list(corpus(name, ToyWorldConfig(seed=1, version=version), 20))
     assert len(list(corpus(name, cfg))) > 0
+
+
+def test_every_corpus_of_each_version_is_covered():
+    assert {n for v, n in VERSION_CORPORA if v == 2} == set(CORPORA)  # v2 has every corpus, qa_direct included
+    assert {n for v, n in VERSION_CORPORA if v == 1} == set(CORPORA) - {"qa_direct"}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_corpus_names_follow_corpora_order(version):
+    names = corpus_names(_small(version))
+    assert names == [n for n in CORPORA if n in names] and len(set(names)) == len(names)
+    assert ("qa_direct" in names) is (version >= 2)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -114,12 +130,19 @@ def test_unknown_names_are_errors(version):
         benchmark("gsm8k", cfg)
 
 
+def test_qa_direct_is_unknown_in_v1():
+    for fn in (corpus, corpus_items):
+        with pytest.raises(KeyError, match=r"unknown toy corpus 'qa_direct'.*v1"):
+            next(fn("qa_direct", SMALL_V1))
+
+
 # ----------------------------------------------------------------------------- corpus content
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_schemas_match_template_kind(version):
-    for name, kind in CORPORA.items():
+    for name in corpus_names(_small(version)):
+        kind = CORPORA[name]
         for rec in corpus(name, _small(version), 30):
             if kind == "web":
                 assert set(rec) == {"text"} and rec["text"].strip()
@@ -153,7 +176,7 @@ def test_qa_short_answer_is_gold_and_every_step_correct(restate):  # v1: every r
         assert nums == [eqs[0][0]] + [e[2] for e in eqs]  # the question states exactly those numbers
 
 
-@pytest.mark.parametrize("cfg", [SMALL_V1, _small(2, direct_share=0.0)], ids=["v1", "v2-no-direct"])
+@pytest.mark.parametrize("cfg", [SMALL_V1, _small(2)], ids=["v1", "v2"])
 def test_qa_long_thinks_reflects_and_corrects(cfg):
     recs = list(corpus("qa_long", cfg))
     for rec in recs:
@@ -165,7 +188,7 @@ def test_qa_long_thinks_reflects_and_corrects(cfg):
     assert 0.1 * len(recs) < corrected < 0.8 * len(recs)  # occasional, not always
 
 
-@pytest.mark.parametrize("cfg", [SMALL_V1, _small(2, direct_share=0.0)], ids=["v1", "v2-no-direct"])
+@pytest.mark.parametrize("cfg", [SMALL_V1, _small(2)], ids=["v1", "v2"])
 def test_qa_long_slips_are_corrected_and_chain_reaches_answer(cfg):
     fix = re.compile(r"Wait, that is not right\. (\d+) ([+\-*]) (\d+) is (\d+), not (\d+)\.")
     for rec in corpus("qa_long", cfg):
@@ -220,10 +243,11 @@ def test_instruct_asks_for_formats_and_follows_them(version):
 # ----------------------------------------------------------------------------- benchmarks and splits
 
 
-# benchmark depths per version (v1: subsets at this small size, as before; v2 exact: see test_toyworld_v2.py)
+# benchmark depths per version (v1: subsets at this small size, as before; v2 exact, from v2.BENCHMARK_MIX: the
+# current values are pinned in test_toyworld_v2.py)
 _DEPTHS = {
     1: {"toy_gsm": ({1, 2}, "<="), "toy_math": ({3}, "=="), "toy_olympiad": ({4, 5}, "<=")},
-    2: {"toy_gsm": ({2, 3}, "=="), "toy_math": ({4}, "=="), "toy_olympiad": ({5, 6}, "==")},
+    2: {name: (set(mix.steps), "==") for name, mix in v2.BENCHMARK_MIX.items()},
 }
 
 
@@ -248,8 +272,8 @@ def test_benchmarks_graded_and_well_formed(version):
     levels = {r["level"] for r in rl_prompts(cfg)}
     if version == 1:
         assert len(levels) >= 4  # RL prompts mix levels
-    else:  # v2: 2-4 steps of "wide" problems (rank 0), so levels 2, 3 and 4
-        assert levels == {2, 3, 4}
+    else:  # v2: every RL_MIX depth of "wide" problems, one level per depth
+        assert levels == {difficulty(n, v2.SIZE) for n in v2.RL_MIX.steps}
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -266,13 +290,19 @@ def test_check_disjoint_reports_zero_key_overlap(version):
     cfg = _small(version)
     rep = check_disjoint(cfg)
     assert rep["ok"] and not any(rep["overlap"].values())
+    assert list(rep["corpora"]) == corpus_names(cfg)  # every corpus of the version, qa_direct from v2 on
+    assert ("qa_direct" in rep["corpora"]) is (version >= 2)
+    for name, c in rep["corpora"].items():
+        assert c["in_benchmark"] == 0 and c["in_rl"] == 0, name
+        if name != "general":
+            assert c["problems"] > 0, name
     assert rep["corpora"]["qa_short"]["parsed_key_mismatches"] == 0
     assert rep["corpora"]["qa_short"]["distinct_keys"] > 50 and 0 < rep["keys"]["rl"] <= cfg.rl_prompts
     assert rep["corpora"]["general"]["problems"] == 0
 
 
-@pytest.mark.parametrize("version", VERSIONS)
-def test_check_disjoint_catches_a_leak(monkeypatch, version):
+@pytest.mark.parametrize("version, leaker", [(1, "qa_long"), (2, "qa_long"), (2, "qa_direct")])
+def test_check_disjoint_catches_a_leak(monkeypatch, version, leaker):
     from octothinker.toyworld import disjoint
 
     cfg = _small(version)
@@ -281,11 +311,12 @@ def test_check_disjoint_catches_a_leak(monkeypatch, version):
 
     def leaky(name, cfg, n_docs=None):
         for i, (rec, keys) in enumerate(real(name, cfg, n_docs)):
-            yield rec, (keys + [leaked] if i == 0 and name == "qa_long" else keys)
+            yield rec, (keys + [leaked] if i == 0 and name == leaker else keys)
 
     monkeypatch.setattr(disjoint, "corpus_items", leaky)
     rep = disjoint.check_disjoint(cfg)
-    assert not rep["ok"] and rep["overlap"]["train&benchmark"] == 1 and rep["corpora"]["qa_long"]["in_benchmark"] == 1
+    assert not rep["ok"] and rep["overlap"]["train&benchmark"] == 1 and rep["corpora"][leaker]["in_benchmark"] == 1
+    assert all(c["in_benchmark"] == 0 for n, c in rep["corpora"].items() if n != leaker)
 
 
 def test_ngrams_and_record_text():

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from ..config import ToyWorldConfig
-from .world import BENCHMARKS, CORPORA, benchmark, corpus_items, rl_prompts
+from .world import BENCHMARKS, benchmark, corpus_items, corpus_names, rl_prompts
 
 _WORD = re.compile(r"\w+")
 _EQUATION = re.compile(r"^(?:[^\n:]*: )?(\d+) ([+\-*]) (\d+) = (\d+)$", re.M)  # optional restated step
@@ -49,7 +49,7 @@ def check_disjoint(cfg: ToyWorldConfig, ngram: int = 13, examples: int = 3) -> d
     rl_keys = {r["key"] for r in rl_prompts(cfg)}
 
     per_corpus, train_keys, samples = {}, set(), []
-    for name in CORPORA:
+    for name in corpus_names(cfg):
         docs = keys_n = parsed_mismatch = overlap_docs = 0
         ckeys: set[str] = set()
         for rec, keys in corpus_items(name, cfg):

@@ -4,10 +4,10 @@ What changes from v1 (see docs/toyworld.md "Version 2"):
 - problems: a start of 1-29 and 1-4 trained steps of `+ k` / `- k` with a one-digit `k`, every value kept
   in 0-29, so answers spread over 30 values while each step is one easy, local fact (a two-digit range was
   measured first: a 2M model did not learn it within the demo's token budget, docs/toyworld.md);
-- the QA corpora mix solution *styles*, as real QA corpora do: worked solutions that restate each step
-  before its equation (reliable), answers given directly without working (a guess on multi-step problems)
-  and, in `qa_long`, long thinking with checks and corrected slips. RL can select among them; the
-  general-text base has none of them;
+- solution *styles* RL can select among, as real QA corpora carry them: `qa_short` worked solutions that
+  restate each step before its equation, `qa_direct` answers given without any working (a guess on a
+  multi-step problem) and `qa_long` long thinking with checks and corrected slips; mixtures set their shares,
+  and the general-text base has none of them;
 - benchmarks reach deeper than training (`toy_olympiad`: 5 steps, never trained), and the RL prompt set
   is a stream of distinct problems from the rl split (never repeated, disjoint from every benchmark).
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 
-from .problems import Mix, Problem, apply, question_parts, short_solution
+from .problems import SIZES, Mix, Problem, apply, question_parts, short_solution
 from .qa import long_solution
 
 SIZE = "wide"
@@ -35,27 +35,31 @@ def direct_solution(p: Problem) -> str:
     return f"The answer is \\boxed{{{p.answer}}}."
 
 
-def qa_short_doc(rng: random.Random, draw, direct_share: float = 0.5) -> tuple[dict, list[str]]:
-    """One QA record, answered directly (share `direct_share`) or worked: each step's sentence restated before
-    its equation, then the boxed answer."""
+def qa_short_doc(rng: random.Random, draw) -> tuple[dict, list[str]]:
+    """A worked QA record: each step's sentence restated before its equation, then the boxed answer."""
     p = draw()
     parts = question_parts(rng, p)
-    sol = direct_solution(p) if rng.random() < direct_share else short_solution(p, parts)
-    return {"problem": " ".join(parts), "solution": sol}, [p.key]
+    return {"problem": " ".join(parts), "solution": short_solution(p, parts)}, [p.key]
 
 
-def qa_long_doc(rng: random.Random, draw, direct_share: float = 0.5) -> tuple[dict, list[str]]:
-    """Long thinking with checks and corrected slips (restated steps), or (share `direct_share` / 2) a direct answer."""
+def qa_direct_doc(rng: random.Random, draw) -> tuple[dict, list[str]]:
+    """An answer-only QA record (the answer pages and answer keys of real QA corpora): no working at all."""
+    p = draw()
+    return {"problem": " ".join(question_parts(rng, p)), "solution": direct_solution(p)}, [p.key]
+
+
+def qa_long_doc(rng: random.Random, draw) -> tuple[dict, list[str]]:
+    """Long thinking with checks and corrected slips, each step's sentence restated, then the boxed answer."""
     p = draw()
     parts = question_parts(rng, p)
-    sol = direct_solution(p) if rng.random() < direct_share / 2 else long_solution(rng, p, parts)
-    return {"problem": " ".join(parts), "solution": sol}, [p.key]
+    return {"problem": " ".join(parts), "solution": long_solution(rng, p, parts)}, [p.key]
 
 
 def fact_table(rng: random.Random, op: str) -> list[str]:
-    """A run of two-digit facts for one operation, e.g. `47 + 8 = 55`, `48 + 8 = 56`."""
+    """A run of facts for one operation within the v2 value range, e.g. `17 + 8 = 25`, `18 + 8 = 26`."""
+    top = SIZES[SIZE].max_value
     k = rng.randint(1, 9)
-    lo = rng.randint(10 + (k if op == "-" else 0), 99 - 8 - (k if op == "+" else 0))
+    lo = rng.randint(k if op == "-" else 0, top - 8 - (k if op == "+" else 0))
     return [f"{'Add' if op == '+' else 'Subtract'} {k}:"] + [f"{a} {op} {k} = {apply(a, op, k)}"
                                                            for a in range(lo, lo + rng.randint(4, 8))]
 

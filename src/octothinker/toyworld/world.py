@@ -20,11 +20,12 @@ CORPORA: dict[str, str] = {
     "math_web_lq": "web",
     "qa_short": "qa",
     "qa_long": "qa",
+    "qa_direct": "qa",  # v2 only: answers without working
     "instruct": "chat",
 }
 _DEFAULT_DOCS = {
     "general": "general_docs", "math_web_hq": "math_web_docs", "math_web_lq": "math_web_docs",
-    "qa_short": "qa_docs", "qa_long": "qa_docs", "instruct": "instruct_docs",
+    "qa_short": "qa_docs", "qa_long": "qa_docs", "qa_direct": "qa_docs", "instruct": "instruct_docs",
 }
 _BUILDERS = {
     "math_web_hq": math_hq_doc, "math_web_lq": math_lq_doc, "qa_short": qa_short_doc,
@@ -59,10 +60,8 @@ def _builder(name: str, cfg: ToyWorldConfig):
         if name in ("qa_short", "qa_long", "instruct"):
             return lambda rng, draw: build(rng, draw, restate=cfg.restate_steps)
         return build
-    if name == "qa_short":
-        return lambda rng, draw: v2.qa_short_doc(rng, draw, cfg.direct_share)
-    if name == "qa_long":
-        return lambda rng, draw: v2.qa_long_doc(rng, draw, cfg.direct_share)
+    if name in ("qa_short", "qa_direct", "qa_long"):
+        return {"qa_short": v2.qa_short_doc, "qa_direct": v2.qa_direct_doc, "qa_long": v2.qa_long_doc}[name]
     if name == "instruct":
         return lambda rng, draw: instruct_doc(rng, draw, restate=True)
     if name == "math_web_hq":
@@ -80,10 +79,15 @@ def _train_source(cfg: ToyWorldConfig, rng: random.Random):
     return lambda: next(gen)
 
 
+def corpus_names(cfg: ToyWorldConfig) -> list[str]:
+    """The corpora of the config's toy-world version (`qa_direct` exists from v2 on)."""
+    return [c for c in CORPORA if cfg.version >= 2 or c != "qa_direct"]
+
+
 def corpus_items(name: str, cfg: ToyWorldConfig, n_docs: int | None = None) -> Iterator[tuple[dict, list[str]]]:
     """(record, canonical keys of the problems it uses) for each document of corpus `name`."""
-    if name not in CORPORA:
-        raise KeyError(f"unknown toy corpus {name!r}; known: {', '.join(CORPORA)}")
+    if name not in corpus_names(cfg):
+        raise KeyError(f"unknown toy corpus {name!r} in toy world v{cfg.version}; known: {', '.join(corpus_names(cfg))}")
     n = getattr(cfg, _DEFAULT_DOCS[name]) if n_docs is None else n_docs
     rng = _rng(cfg, name)
     if name == "general":
