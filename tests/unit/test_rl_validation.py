@@ -106,3 +106,19 @@ def test_require_valid_chain_rewards_only_worked_answers():
     assert rb.rewards == [1.0, 1.0, 1.0]
     with pytest.raises(ValueError, match="require_valid_chain"):
         finish_rewards(start_rewards(resp, ["82"] * 3, grader=_fake(v)), resp, [False] * 3, "plain", require_chain=True)
+
+
+def test_summarize_real_benchmark_records_without_keys():
+    """Real benchmarks carry no toy key (or key None): no lucky_rate, no crash."""
+    recs = [{"answer": "1", "key": None}, {"answer": "2"}]
+    out = summarize("r", recs, [(True, 1, "1"), (False, 1, "3")], [[(True, 1, "1")], [(False, 1, "3")]])
+    assert "val/r/lucky_rate" not in out and out["val/r/sampled_accuracy"] == 0.5
+
+
+def test_toy_benchmark_records_carry_their_key():
+    from octothinker.config import ToyWorldConfig
+    from octothinker.eval.benchmarks import load_benchmark
+    from octothinker.toyworld.chain import gold_steps
+
+    recs = load_benchmark("toy_gsm", limit=3, toy_cfg=ToyWorldConfig())
+    assert all(r["key"] and len(gold_steps(r["key"])) == r["steps"] for r in recs)

@@ -301,7 +301,7 @@ def load_benchmark(name: str, benchmark_dir=None, limit: Optional[int] = None, t
 
         rows = toy_benchmark(key, toy_cfg or ToyWorldConfig())
         records = [{"id": str(r["id"]), "question": r["question"], "answer": str(r["answer"]), "kind": "math",
-                    "level": r.get("level"), "steps": r.get("steps")} for r in rows]
+                    "level": r.get("level"), "steps": r.get("steps"), "key": r.get("key")} for r in rows]
         return records[:limit] if limit else records
     spec = SPECS[key]
     root = resolve_dir(benchmark_dir)

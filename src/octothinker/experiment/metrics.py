@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..paths import RunPaths, read_jsonl
-from ..report.collect import normalize_summary, num, split_validation
+from ..report.collect import MEMORISATION_SETS, normalize_summary, num, split_validation
 
 RL_METRICS = ("rl_accuracy", "rl_gain", "rl_length", "rl_truncation", "rl_peak_drop")
 UNITS = {"rl_accuracy": "pp", "rl_gain": "pp", "rl_length": "tokens", "rl_truncation": "pp",
@@ -55,6 +55,8 @@ def read_rl(run_dir: str | Path, name: str) -> RLSeries:
     out = RLSeries(path)
     points: dict[float, tuple[dict, dict]] = {}
     for bench, d in val.items():
+        if bench in MEMORISATION_SETS:  # RL prompts, not a benchmark: never part of a benchmark average
+            continue
         for step, acc, length in zip(d["step"], d["accuracy"], d["length"]):
             accs, lens = points.setdefault(step, ({}, {}))
             accs[bench] = acc

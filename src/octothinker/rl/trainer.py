@@ -106,7 +106,7 @@ class RLTrainer:
 
         t2 = time.perf_counter()
         chains = None
-        if all("key" in r for r in recs):  # toy problems: the process check of every rollout
+        if all(r.get("key") for r in recs):  # toy problems: the process check of every rollout
             from ..toyworld.chain import valid_chain
 
             chains = [valid_chain(t, recs[i // G]["key"]) for i, t in enumerate(ro.texts)]

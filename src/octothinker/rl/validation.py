@@ -27,7 +27,7 @@ def memorisation_sets(prompts: list[dict], order: list[int], used: int, n: int) 
 
 
 def _chain_ok(text: str, rec: dict) -> bool | None:
-    if "key" not in rec:
+    if not rec.get("key"):
         return None
     from ..toyworld.chain import valid_chain
 
