@@ -39,14 +39,16 @@ def key_from_solution(solution: str) -> str | None:
 def check_disjoint(cfg: ToyWorldConfig, ngram: int = 13, examples: int = 3) -> dict:
     """Generate every corpus, benchmark and RL prompt at `cfg` sizes and intersect their problem keys."""
     bench_keys: dict[str, set[str]] = {}
+    bench_recs: dict[str, list[dict]] = {}
     bench_grams: set[tuple[str, ...]] = set()
     for name in BENCHMARKS:
-        recs = benchmark(name, cfg)
+        recs = bench_recs[name] = benchmark(name, cfg)
         bench_keys[name] = {r["key"] for r in recs}
         for r in recs:
             bench_grams |= ngrams(r["question"], ngram)
     all_bench = set().union(*bench_keys.values())
-    rl_keys = {r["key"] for r in rl_prompts(cfg)}
+    rl_recs = rl_prompts(cfg)
+    rl_keys = {r["key"] for r in rl_recs}
 
     per_corpus, train_keys, samples = {}, set(), []
     for name in corpus_names(cfg):
@@ -83,10 +85,9 @@ def check_disjoint(cfg: ToyWorldConfig, ngram: int = 13, examples: int = 3) -> d
     ok = not any(overlap.values()) and not per_corpus["qa_short"].get("parsed_key_mismatches")
     from .v2 import chance_rates
 
-    rl_recs = rl_prompts(cfg)
     return {
         "ok": ok,
-        "chance": {n: chance_rates([r["answer"] for r in benchmark(n, cfg)]) for n in BENCHMARKS},
+        "chance": {n: chance_rates([r["answer"] for r in bench_recs[n]]) for n in BENCHMARKS},
         "rl_prompts": {"n": len(rl_recs), "distinct": len({r["key"] for r in rl_recs})},
         "keys": {"train": len(train_keys), **{n: len(k) for n, k in bench_keys.items()}, "rl": len(rl_keys)},
         "overlap": overlap,
