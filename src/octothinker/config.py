@@ -309,6 +309,21 @@ class RLVariantConfig:
 
 
 @dataclass
+class VerlLaunchConfig:
+    """How `rl.engine: verl` launches verl (`python -m verl.trainer.main_ppo`) and where it writes."""
+
+    nnodes: int = 1
+    gpus_per_node: int = 8
+    launch: Literal["auto", "never"] = "auto"  # auto: run verl when importable, else print the command; never: print only
+    overrides: list[str] = field(default_factory=list)  # extra Hydra overrides appended to the command
+
+    def validate(self) -> None:
+        for name in ("nnodes", "gpus_per_node"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"verl.{name}: must be > 0, got {getattr(self, name)}")
+
+
+@dataclass
 class RLConfig:
     init_from: list[str] = field(default_factory=list)  # models to RL: stage names or directories
     template: Literal["simple", "complex", "plain"] = "simple"
@@ -351,7 +366,11 @@ class RLConfig:
     rollout_samples: int = 16  # rollouts saved to rollouts/step_<n>.jsonl each step
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: rollouts and scoring/update forwards under bf16 autocast; fp32 weights and loss math
     on_bad_record: Literal["error", "skip"] = "error"  # a malformed prompt record: stop naming file:line, or skip and count
-    prompts_path: Optional[str] = None  # JSONL of {"question", "answer"} (default: the toy world's RL prompts)
+    prompts_path: Optional[str] = None  # JSONL/Parquet prompt file or dir; with prompt_set: a local copy in the hub's schema
+    prompt_set: Optional[str] = None  # a named RL prompt set (MATH8K, GSM8K-train): hub streaming, or prompts_path as its local copy
+    decontaminate: bool = True  # drop RL prompts that overlap any benchmark the project knows; recorded in the run's files
+    engine: Literal["native", "verl"] = "native"  # verl: export the job, launch it when verl is importable, import its results
+    verl: "VerlLaunchConfig" = field(default_factory=lambda: VerlLaunchConfig())
     variants: dict[str, RLVariantConfig] = field(default_factory=dict)  # extra runs: name -> init + changed settings
 
     def runs(self) -> dict[str, tuple[str, "RLConfig"]]:
