@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
-import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -20,13 +18,10 @@ from typing import Callable
 
 from .config import Recipe
 from .configio import to_dict
-from .paths import RunPaths, atomic_write_json, atomic_write_text
+from .paths import RunPaths, atomic_write_text
+from .pipeline_book import Book, StageFailed, fmt_s
 
 KINDS = ("data", "midtrain", "rl", "eval", "report")
-
-
-class StageFailed(RuntimeError):
-    """A stage raised; the message names the stage, its output directory and the cause."""
 
 
 @dataclass
@@ -273,7 +268,8 @@ def plan(recipe: Recipe) -> list[Stage]:
             deps = []
         template = rl.template_for(model[3:]) if model.startswith("rl-") else rl.template
         cfg = {"eval": to_dict(ev), "model": model, "toyworld": world, "rl_template": template}
-        stages.append(Stage("eval", model, deps, cfg, output=paths.eval(model), work=_eval_work(ev)))
+        label = Path(model).name if "/" in model else model  # a directory model: eval/<its name>/, as run_eval writes
+        stages.append(Stage("eval", model, deps, cfg, output=paths.eval(label), work=_eval_work(ev)))
     stages.append(Stage("report", "report", [s.id for s in stages], {"report": to_dict(recipe.report)}, output=paths.report,
                         work={"fixed_s": 5}))
     by_id = {}
@@ -331,11 +327,6 @@ def is_cached(stage: Stage, state: dict) -> bool:
     return prev.get("status") == "done" and prev.get("hash") == stage.hash
 
 
-def fmt_s(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
-
-
 def describe_plan(recipe: Recipe, stages: list[Stage], state: dict) -> str:
     lines = [f"plan for run {recipe.run.name!r} in {recipe.run_dir} ({len(stages)} stages):"]
     total = 0.0
@@ -374,44 +365,6 @@ def _runner(kind: str) -> Callable:
     raise ValueError(kind)
 
 
-def run_facts() -> dict:
-    facts = {"python": sys.version.split()[0], "platform": platform.platform(), "machine": platform.machine()}
-    try:
-        import os
-
-        facts["cpu_count"] = os.cpu_count()
-        import torch
-        import transformers
-
-        facts.update(torch=torch.__version__, transformers=transformers.__version__, cuda=torch.cuda.is_available())
-        if torch.cuda.is_available():
-            facts["gpu"] = torch.cuda.get_device_name(0)
-    except ImportError:
-        pass
-    from . import __version__
-
-    facts["octothinker"] = __version__
-    return facts
-
-
-def _supersede(stage: Stage, prev: dict | None, force: bool) -> Path | None:
-    """Move a stage's output aside when it was made with another config (or `--force`), so the stage
-    starts fresh instead of resuming checkpoints of the old config; an interrupted run with the same
-    config keeps its output and resumes. Returns where the old output went, or None."""
-    if stage.output is None or not stage.output.exists():
-        return None
-    if not force and (prev is None or prev.get("hash") == stage.hash):
-        return None
-    tag = (prev or {}).get("hash", "unknown")[:8] if not force else f"forced-{int(time.time())}"
-    dest = stage.output.with_name(f"{stage.output.name}.superseded-{tag}")
-    n = 1
-    while dest.exists():
-        dest = stage.output.with_name(f"{stage.output.name}.superseded-{tag}-{n}")
-        n += 1
-    stage.output.rename(dest)
-    return dest
-
-
 def run_pipeline(
     recipe: Recipe,
     only: list[str] | None = None,
@@ -419,10 +372,10 @@ def run_pipeline(
     dry_run: bool = False,
     force: bool = False,
     echo: Callable[[str], None] = print,
+    jobs: int = 1,
 ) -> Path:
-    """Run the recipe's stages in order; returns the run directory."""
+    """Run the recipe's stages (in order, or with `jobs` > 1 independent ones side by side); returns the run directory."""
     run_dir = Path(recipe.run_dir)
-    state_path = run_dir / "pipeline.json"
     state = read_state(run_dir)
     stages = select(plan(recipe), only, start)
     echo(describe_plan(recipe, stages, state))
@@ -430,47 +383,47 @@ def run_pipeline(
         return run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.resolved.yaml", recipe.to_yaml())
-    facts_path = run_dir / "run.json"
-    facts = json.loads(facts_path.read_text()) if facts_path.exists() else {}
-    facts.update(recipe=recipe.source, seed=recipe.run.seed, hardware=run_facts(), config=to_dict(recipe))
-    facts.setdefault("stages", {})
-    t_start = time.time()
-    remaining = sum(s.estimate_s for s in stages)
-    for i, s in enumerate(stages, 1):
+    book = Book(recipe, stages, state, force, echo)
+    todo = []
+    for s in stages:
         if not force and is_cached(s, state) and s.output and s.output.exists():
-            echo(f"[{i}/{len(stages)}] {s.id}: cached (same config), skipped")
-            remaining -= s.estimate_s
-            continue
-        elapsed = time.time() - t_start
-        echo(f"[{i}/{len(stages)}] {s.id}: running (stage ~{fmt_s(s.estimate_s)}; elapsed {fmt_s(elapsed)}, "
-             f"ETA for the rest ~{fmt_s(remaining)})")
-        moved = _supersede(s, state.get(s.id), force)
-        if moved:
-            echo(f"[{i}/{len(stages)}] {s.id}: its config changed; the old output was moved to {moved}")
-        state[s.id] = {"hash": s.hash, "status": "running", "started": time.time(), "work": s.work}  # work: for later ETAs
-        atomic_write_json(state_path, state)
-        t0 = time.time()
+            book.skip(s)
+        else:
+            todo.append(s)
+    if jobs > 1 and len(todo) > 1:
+        from .scheduler import cpu_budget, run_parallel
+
+        cores = cpu_budget()
+        echo(f"running up to {jobs} stages at a time on {cores} core(s), threads split between them")
         try:
-            _runner(s.kind)(recipe, s)
+            failure = run_parallel(recipe, todo, jobs, _run_stage, book.start, book.done, book.failed, cores=cores)
         except KeyboardInterrupt:
-            state[s.id]["status"] = "interrupted"
-            atomic_write_json(state_path, state)
+            book.interrupt_running()
             raise
-        except Exception as exc:
-            state[s.id].update(status="failed", error=f"{type(exc).__name__}: {exc}")
-            atomic_write_json(state_path, state)
-            tb = traceback.format_exc(limit=-3)
-            raise StageFailed(
-                f"stage {s.id} failed after {fmt_s(time.time() - t0)}: {type(exc).__name__}: {exc}\n"
-                f"  output directory: {s.output}\n  finished stages are kept; fix the cause and rerun the same "
-                f"command to resume from this stage.\n{tb}"
-            ) from exc
-        wall = time.time() - t0
-        remaining -= s.estimate_s
-        state[s.id].update(status="done", wall_s=round(wall, 2), finished=time.time())
-        atomic_write_json(state_path, state)
-        facts["stages"][s.id] = {"wall_s": round(wall, 2), "output": str(s.output)}
-        atomic_write_json(facts_path, facts)
-        echo(f"[{i}/{len(stages)}] {s.id}: done in {fmt_s(wall)}")
-    echo(f"run {recipe.run.name!r} finished in {fmt_s(time.time() - t_start)}: {run_dir}")
+        if failure is not None:
+            raise book.failure(by_id(stages)[failure.stage_id], failure.error, failure.wall_s, failure.trace)
+    else:
+        for s in todo:
+            book.start(s, None)
+            t0 = time.time()
+            try:
+                _run_stage(recipe, s)
+            except KeyboardInterrupt:
+                book.interrupted(s)
+                raise
+            except Exception as exc:
+                err = f"{type(exc).__name__}: {exc}"
+                book.failed(s, err)
+                raise book.failure(s, err, time.time() - t0, traceback.format_exc(limit=-3)) from exc
+            book.done(s, time.time() - t0)
+    echo(f"run {recipe.run.name!r} finished in {fmt_s(time.time() - book.t_start)}: {run_dir}")
     return run_dir
+
+
+def by_id(stages: list[Stage]) -> dict[str, Stage]:
+    return {s.id: s for s in stages}
+
+
+def _run_stage(recipe: Recipe, stage: Stage) -> None:
+    """Run one stage in this process (a module-level function, so a worker process can be handed it)."""
+    _runner(stage.kind)(recipe, stage)

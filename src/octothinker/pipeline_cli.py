@@ -39,15 +39,18 @@ def register(sub) -> None:
         "RL from the base and from the branches -> eval on toy benchmarks -> report. CPU, no downloads.",
     )
     d.add_argument("overrides", nargs="*", default=[], metavar="key.sub=value", help="override recipe keys, e.g. rl.steps=10")
-    _common(d)
+    _common(d, default_jobs="auto")
     d.set_defaults(func=_demo)
 
 
-def _common(p) -> None:
+def _common(p, default_jobs: str = "1") -> None:
     p.add_argument("--only", help="comma list of stage kinds or ids to run (e.g. data,midtrain or rl:base)")
     p.add_argument("--from", dest="start", help="start at this stage id or kind and run everything after it")
     p.add_argument("--dry-run", action="store_true", help="print the plan and estimated work; run nothing")
     p.add_argument("--force", action="store_true", help="rerun stages even when cached")
+    p.add_argument("--jobs", default=default_jobs, metavar="N|auto",
+                   help="run up to N independent stages at once as separate processes, the CPU cores split between "
+                   "them (never more threads than cores); auto = one per core, at most 4 (default: %(default)s)")
 
 
 def _go(recipe, args) -> int:
@@ -56,7 +59,8 @@ def _go(recipe, args) -> int:
 
     only = [x.strip() for x in args.only.split(",")] if args.only else None
     try:
-        out = run_pipeline(recipe, only=only, start=args.start, dry_run=args.dry_run, force=args.force)
+        jobs = parse_jobs(args.jobs)
+        out = run_pipeline(recipe, only=only, start=args.start, dry_run=args.dry_run, force=args.force, jobs=jobs)
     except (StageFailed, ValueError) as exc:
         print(f"octothinker: {error_text(exc)}", file=sys.stderr)
         return 1
@@ -64,6 +68,25 @@ def _go(recipe, args) -> int:
     if report.exists() and not args.dry_run:
         print(f"report: {report}")
     return 0
+
+
+def parse_jobs(value: str) -> int:
+    """`--jobs`: a positive count or `auto`; 1 under torchrun (its ranks already share the work)."""
+    import os
+
+    from .scheduler import auto_jobs
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return 1
+    if str(value).strip().lower() == "auto":
+        return auto_jobs()
+    try:
+        jobs = int(value)
+    except ValueError:
+        raise ValueError(f"--jobs: expected a positive number or 'auto', got {value!r}") from None
+    if jobs < 1:
+        raise ValueError(f"--jobs: expected a positive number or 'auto', got {value!r}")
+    return jobs
 
 
 def _run(args) -> int:

@@ -122,3 +122,30 @@ def test_toy_benchmark_records_carry_their_key():
 
     recs = load_benchmark("toy_gsm", limit=3, toy_cfg=ToyWorldConfig())
     assert all(r["key"] and len(gold_steps(r["key"])) == r["steps"] for r in recs)
+
+
+def test_step0_validation_cache_key_and_reuse(tmp_path):
+    import dataclasses
+
+    import torch
+
+    from octothinker.config import RLConfig
+    from octothinker.rl.validation import cached, validation_key
+
+    model = torch.nn.Linear(3, 2)
+    cfg = RLConfig()
+    sets = {"toy_gsm": [{"question": "q", "answer": "1"}]}
+    key = validation_key(model, sets, cfg, ["\n\n"], 7)
+    assert key == validation_key(model, sets, cfg, ["\n\n"], 7)
+    assert key != validation_key(model, sets, cfg, ["\n\n"], 8)
+    assert key != validation_key(model, sets, dataclasses.replace(cfg, validate_samples=2), ["\n\n"], 7)
+    assert key != validation_key(model, {"toy_gsm": [{"question": "q", "answer": "2"}]}, cfg, ["\n\n"], 7)
+    with torch.no_grad():
+        model.weight[0, 0] += 1e-6
+    assert key != validation_key(model, sets, cfg, ["\n\n"], 7)
+    calls = []
+    first = cached(tmp_path, key, lambda: calls.append(1) or {"val/toy_gsm/accuracy": 0.5})
+    again = cached(tmp_path, key, lambda: calls.append(1) or {"val/toy_gsm/accuracy": 0.0})
+    assert first == again == {"val/toy_gsm/accuracy": 0.5} and calls == [1]
+    (tmp_path / f"{key}.json").write_text("{broken")
+    assert cached(tmp_path, key, lambda: {"x": 1}) == {"x": 1}

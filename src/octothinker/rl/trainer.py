@@ -245,14 +245,19 @@ class RLTrainer:
         atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
 
     def validate(self, step: int) -> dict:
-        """The validation protocol (rl/validation.py) on the benchmarks and the memorisation pair, one fixed budget."""
-        from .validation import memorisation_sets, validate_policy
+        """The validation protocol (rl/validation.py) on the benchmarks and the memorisation pair, one fixed budget.
+        The step-0 point depends only on the initial weights, so runs from the same model share it (a cache
+        beside the runs, keyed by the weights, problems, settings and seed)."""
+        from .validation import cached, memorisation_sets, validate_policy, validation_key
 
         sets = dict(self.benchmarks)
         used = self.cfg.steps * self.cfg.prompts_per_step
         sets.update(memorisation_sets(self.prompts, self.epoch_order(0), used, self.cfg.validate_rl_prompts))
-        # the same sampling seed at every step: paired draws make step-to-step differences less noisy
-        return validate_policy(self.model, self.tok, sets, self.cfg, self.stop, render, step_seed(self.seed, 0, 53))
+        seed = step_seed(self.seed, 0, 53)  # the same sampling seed at every step: paired draws, less noisy differences
+        run = lambda: validate_policy(self.model, self.tok, sets, self.cfg, self.stop, render, seed)  # noqa: E731
+        if step != 0:
+            return run()
+        return cached(self.out.parent / ".validation_cache", validation_key(self.model, sets, self.cfg, self.stop, seed), run)
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, step: int) -> Path:
@@ -265,7 +270,8 @@ class RLTrainer:
                  "python_rng": random.getstate()}
         summary = {"step": step, "stage": "rl", "seed": self.seed, "config": to_dict(self.cfg), **self.lineage}
         model_state = {k: v for k, v in self.model.state_dict().items()}
-        return save_checkpoint(self.out, step, model_state, self.model.config, tok_dir, state, summary)
+        return save_checkpoint(self.out, step, model_state, self.model.config, tok_dir, state, summary,
+                               generation_config=getattr(self.model, "generation_config", None))
 
     def resume(self) -> int:
         """Load the newest checkpoint under out_dir that verifies, if any; trims metrics rows past it.
@@ -366,7 +372,8 @@ def _load_policy(recipe, target: str):
     if path is not None:
         from transformers import AutoModelForCausalLM
 
-        return AutoModelForCausalLM.from_pretrained(str(path)), load_tokenizer(path), path
+        # fp32 weights whatever the directory holds (a hub dir is bf16): rl.precision=bf16 is autocast, not bf16 weights
+        return AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32), load_tokenizer(path), path
     if recipe.model.init == "pretrained":
         return build_model(recipe.model), load_tokenizer(recipe.model.path), None
     if not rp.tokenizer.is_dir():
@@ -401,13 +408,11 @@ def run_rl(recipe, names: list[str] | None = None) -> Path:
         runs = select_runs(runs, names)
     rp = RunPaths(recipe.run_dir)
     device = _device(recipe.run.device)
-    prompt_sets: dict = {}  # prompts_path -> prompts, and (benchmark, limit) -> records: loaded once per call
+    prompt_sets: dict = {}  # (prompt_set, prompts_path) -> RL prompts, and (benchmark, limit) -> records: loaded once per call
     for out_name, (target, cfg) in runs.items():
-        if cfg.prompts_path not in prompt_sets:
-            from ..toyworld import rl_prompts
+        from .prompt_sets import prompts_for_run
 
-            prompt_sets[cfg.prompts_path] = load_prompts(cfg.prompts_path, cfg.on_bad_record) if cfg.prompts_path else rl_prompts(recipe.toyworld)
-        prompts = prompt_sets[cfg.prompts_path]
+        prompts = prompts_for_run(recipe, cfg, rp.rl(out_name), prompt_sets)  # named set / file / toy; writes prompts.json
         if cfg.steps * cfg.prompts_per_step > len(prompts):
             print(f"rl {out_name}: {cfg.steps} steps x {cfg.prompts_per_step} prompts exceed the {len(prompts)} prompts "
                   f"of the set; prompts repeat from step {len(prompts) // cfg.prompts_per_step + 1}", flush=True)

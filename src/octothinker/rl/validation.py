@@ -7,8 +7,11 @@ same accuracies per depth (number of steps). `summarize` is pure; `validate_poli
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
-from typing import Sequence
+from pathlib import Path
+from typing import Callable, Sequence
 
 from ..eval.metrics import ks_for, pass_at_k
 
@@ -91,4 +94,34 @@ def validate_policy(model, tok, sets: dict[str, list[dict]], cfg, stop, render, 
             for j, (c, v) in enumerate(zip(flat, vs)):
                 sampled[j // k].append((bool(v.correct), c.n_tokens, c.text))
         out.update(summarize(name, recs, greedy, sampled))
+    return out
+
+
+def validation_key(model, sets: dict[str, list[dict]], cfg, stop, seed: int) -> str:
+    """What a validation result depends on: the exact weights, the problems, the protocol settings and the seed."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    settings = {"sets": sets, "template": cfg.template, "budget": validation_budget(cfg), "samples": cfg.validate_samples,
+                "temperature": cfg.validate_temperature, "answer_kind": cfg.answer_kind, "timeout": cfg.reward_timeout,
+                "stop": list(stop), "seed": seed, "device": str(next(model.parameters()).device)}
+    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:24]
+
+
+def cached(cache_dir: Path, key: str, compute: Callable[[], dict]) -> dict:
+    """`compute()` unless `cache_dir/<key>.json` holds its result already (e.g. the step-0 point of a control arm
+    that starts from the same model as its treatment arm); the result is stored for the next run."""
+    from ..paths import atomic_write_json
+
+    path = Path(cache_dir) / f"{key}.json"
+    if path.is_file():
+        try:
+            return json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            pass  # a damaged entry: compute again and overwrite it
+    out = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, out)
     return out

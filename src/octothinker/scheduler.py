@@ -1,0 +1,184 @@
+"""Run independent pipeline stages side by side in worker processes, the CPU threads split between them.
+
+Two processes with 2 threads each on 2 cores ran ~30x slower than one (OpenMP oversubscription), so the
+scheduler never hands out more threads than the machine has: a stage that is the only one able to start
+gets every free thread, otherwise the free threads are shared equally; among the stages ready to start,
+the one heading the longest remaining chain of estimated work goes first. Each worker prints its lines
+prefixed with its stage id; `pipeline.json` is written by the parent only.
+"""
+from __future__ import annotations
+
+import io
+import multiprocessing as mp
+import os
+import queue
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+
+def cpu_budget() -> int:
+    """Cores this process may use (its affinity set where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def auto_jobs(cores: int | None = None) -> int:
+    """Default parallelism for a CPU run: one single-threaded stage per core, at most 4 (the DAG is rarely wider)."""
+    return max(1, min(4, cores or cpu_budget()))
+
+
+def critical_path(stages: Sequence, weight: Callable[[object], float]) -> dict[str, float]:
+    """For each stage id, its own weight plus the heaviest chain of selected stages that depend on it."""
+    ids = {s.id for s in stages}
+    children: dict[str, list] = {s.id: [] for s in stages}
+    for s in stages:
+        for d in s.deps:
+            if d in ids:
+                children[d].append(s)
+    memo: dict[str, float] = {}
+
+    def longest(s) -> float:
+        if s.id not in memo:
+            memo[s.id] = weight(s) + max((longest(c) for c in children[s.id]), default=0.0)
+        return memo[s.id]
+
+    return {s.id: longest(s) for s in stages}
+
+
+def share_threads(free: int, slots: int) -> int:
+    """Threads for the next stage to start: all that are free when it is the only one, else an equal share."""
+    return max(1, free // max(1, slots))
+
+
+class _Prefixed(io.TextIOBase):
+    """A text stream that writes whole lines to `target`, each prefixed (a worker's stdout/stderr)."""
+
+    def __init__(self, target, prefix: str) -> None:
+        self.target, self.prefix, self.buf = target, prefix, ""
+
+    def write(self, text: str) -> int:
+        self.buf += text.replace("\r", "\n")
+        *lines, self.buf = self.buf.split("\n")
+        for line in lines:
+            if line:
+                self.target.write(f"{self.prefix}{line}\n")
+        self.target.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        if self.buf:
+            self.target.write(f"{self.prefix}{self.buf}\n")
+            self.buf = ""
+        self.target.flush()
+
+    def isatty(self) -> bool:  # plain progress lines, never carriage-return bars, from a worker
+        return False
+
+
+def _worker(run_stage: Callable, recipe, stage, threads: int, results) -> None:
+    """Entry point of a worker process (spawned, so torch is not loaded yet): pin the thread count, run, report."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    sys.stdout = _Prefixed(sys.__stdout__, f"[{stage.id}] ")
+    sys.stderr = _Prefixed(sys.__stderr__, f"[{stage.id}] ")
+    try:  # torch reads OMP_NUM_THREADS when it is first imported, which in a fresh worker is below
+        run_stage(recipe, stage)
+    except BaseException as exc:  # reported to the parent, which records and re-raises it
+        results.put((stage.id, f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=-3)))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    results.put((stage.id, None, ""))
+
+
+@dataclass
+class _Running:
+    proc: object
+    threads: int
+    started: float = field(default_factory=time.time)
+
+
+@dataclass
+class Failure:
+    stage_id: str
+    error: str
+    trace: str
+    wall_s: float
+
+
+def run_parallel(recipe, stages: Sequence, jobs: int, run_stage: Callable, on_start: Callable, on_done: Callable,
+                 on_fail: Callable, cores: int | None = None, poll_s: float = 0.5) -> Failure | None:
+    """Run `stages` (dependencies outside the list count as met) with at most `jobs` at a time.
+
+    `on_start(stage, threads)`, `on_done(stage, wall_s)` and `on_fail(stage, failure)` do the bookkeeping.
+    After a failure no new stage starts; the running ones finish; the first failure is returned.
+    """
+    cores = cores or cpu_budget()
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    priority = critical_path(stages, lambda s: max(float(s.estimate_s), 1.0))
+    pending = sorted(stages, key=lambda s: -priority[s.id])
+    ids = {s.id for s in stages}
+    done: set[str] = set()
+    running: dict[str, _Running] = {}
+    by_id = {s.id: s for s in stages}
+    failure: Failure | None = None
+    try:
+        while pending or running:
+            ready = [s for s in pending if all(d in done or d not in ids for d in s.deps)] if failure is None else []
+            free = cores - sum(r.threads for r in running.values())
+            while ready and len(running) < jobs and free >= 1:
+                s = ready.pop(0)
+                threads = share_threads(free, min(jobs - len(running), len(ready) + 1))
+                on_start(s, threads)
+                proc = ctx.Process(target=_worker, args=(run_stage, recipe, s, threads, results), name=s.id)
+                proc.start()
+                running[s.id] = _Running(proc, threads)
+                pending.remove(s)
+                free -= threads
+            if not running:
+                break
+            for sid, err, trace in _drain(results, poll_s):
+                r = running.pop(sid)
+                r.proc.join()
+                wall = time.time() - r.started
+                if err is None:
+                    done.add(sid)
+                    on_done(by_id[sid], wall)
+                else:
+                    f = Failure(sid, err, trace, wall)
+                    on_fail(by_id[sid], f)
+                    failure = failure or f
+            for sid, r in list(running.items()):
+                if not r.proc.is_alive() and r.proc.exitcode not in (0, None):  # killed: it sent nothing
+                    running.pop(sid)
+                    f = Failure(sid, f"worker process died with exit code {r.proc.exitcode} (killed, or out of memory?)",
+                                "", time.time() - r.started)
+                    on_fail(by_id[sid], f)
+                    failure = failure or f
+    except BaseException:
+        for r in running.values():
+            r.proc.terminate()
+        for r in running.values():
+            r.proc.join(10)
+        raise
+    return failure
+
+
+def _drain(results, timeout: float) -> list[tuple]:
+    """Every message waiting on the queue (blocking up to `timeout` for the first one)."""
+    out = []
+    try:
+        out.append(results.get(timeout=timeout))
+        while True:
+            out.append(results.get_nowait())
+    except queue.Empty:
+        pass
+    return out

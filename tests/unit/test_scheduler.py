@@ -1,0 +1,109 @@
+"""Parallel stage scheduling: thread shares, critical-path order, dependencies, failures (no timing assumptions)."""
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from octothinker.scheduler import _Prefixed, auto_jobs, critical_path, run_parallel, share_threads
+
+
+@dataclass
+class FakeStage:
+    id: str
+    deps: list = field(default_factory=list)
+    estimate_s: float = 1.0
+    out: str = ""
+
+
+@pytest.mark.parametrize("free,slots,want", [(2, 1, 2), (2, 2, 1), (1, 1, 1), (1, 3, 1), (16, 4, 4), (16, 3, 5), (0, 1, 1)])
+def test_share_threads(free, slots, want):
+    assert share_threads(free, slots) == want
+
+
+@pytest.mark.parametrize("cores,want", [(1, 1), (2, 2), (4, 4), (16, 4)])
+def test_auto_jobs(cores, want):
+    assert auto_jobs(cores) == want
+
+
+def test_critical_path_sums_the_heaviest_chain():
+    a, b, c, d = FakeStage("a", [], 1), FakeStage("b", ["a"], 5), FakeStage("c", ["a"], 2), FakeStage("d", ["c", "x"], 10)
+    assert critical_path([a, b, c, d], lambda s: s.estimate_s) == {"a": 13, "b": 5, "c": 12, "d": 10}
+
+
+def test_prefixed_stream_writes_whole_prefixed_lines():
+    out = io.StringIO()
+    p = _Prefixed(out, "[rl:x] ")
+    p.write("a\npart")
+    p.write("ial\rbar\n\n")
+    p.write("tail")
+    p.flush()
+    assert out.getvalue() == "[rl:x] a\n[rl:x] partial\n[rl:x] bar\n[rl:x] tail\n"
+    assert not p.isatty()
+
+
+def fake_stage(recipe, stage):
+    """Worker body: check dependencies' outputs exist, record the thread count, fail where asked."""
+    root = Path(recipe["root"])
+    for d in stage.deps:
+        if d in recipe["ids"]:
+            assert (root / f"{d}.json").exists(), f"{stage.id} started before {d} finished"
+    if stage.id in recipe.get("fail", ()):
+        raise RuntimeError(f"boom in {stage.id}")
+    print(f"hello from {stage.id}")
+    (root / f"{stage.id}.json").write_text(json.dumps({"threads": os.environ["OMP_NUM_THREADS"]}))
+
+
+def _run(tmp_path, stages, jobs, cores, fail=()):
+    events, running, peak = [], set(), {"jobs": 0}
+    threads_now = {}
+
+    def start(s, threads):
+        running.add(s.id)
+        threads_now[s.id] = threads
+        peak["jobs"] = max(peak["jobs"], len(running))
+        assert sum(threads_now[i] for i in running) <= cores
+        events.append(("start", s.id, threads))
+
+    def done(s, wall):
+        running.discard(s.id)
+        events.append(("done", s.id))
+
+    def failed(s, f):
+        running.discard(s.id)
+        events.append(("fail", s.id, f.error))
+
+    recipe = {"root": str(tmp_path), "ids": {s.id for s in stages}, "fail": set(fail)}
+    failure = run_parallel(recipe, stages, jobs, fake_stage, start, done, failed, cores=cores, poll_s=0.05)
+    return events, peak["jobs"], failure
+
+
+def test_parallel_run_respects_dependencies_jobs_and_cores(tmp_path):
+    stages = [FakeStage("base", [], 1), FakeStage("stable", ["base"], 10), FakeStage("short", ["stable"], 5),
+              FakeStage("long", ["stable"], 3), FakeStage("rl", ["short"], 5), FakeStage("solo", ["elsewhere"], 1)]
+    events, peak, failure = _run(tmp_path, stages, jobs=2, cores=2)
+    assert failure is None
+    assert peak <= 2
+    assert {e[1] for e in events if e[0] == "done"} == {s.id for s in stages}
+    order = [e[1] for e in events if e[0] == "start"]
+    assert order.index("base") < order.index("stable") < order.index("short") < order.index("rl")
+    assert order[0] == "base"  # heads the longest chain (base -> stable -> short -> rl)
+    for s in stages:  # the thread count each worker saw is the one it was given
+        given = next(e[2] for e in events if e[0] == "start" and e[1] == s.id)
+        assert json.loads((tmp_path / f"{s.id}.json").read_text())["threads"] == str(given)
+
+
+def test_a_lone_ready_stage_gets_every_core(tmp_path):
+    stages = [FakeStage("a", [], 1), FakeStage("b", ["a"], 1)]
+    events, _, _ = _run(tmp_path, stages, jobs=4, cores=3)
+    assert [e[2] for e in events if e[0] == "start"] == [3, 3]
+
+
+def test_failure_stops_new_work_but_lets_running_stages_finish(tmp_path):
+    stages = [FakeStage("bad", [], 5), FakeStage("after_bad", ["bad"], 5), FakeStage("other", [], 1)]
+    events, _, failure = _run(tmp_path, stages, jobs=2, cores=2, fail={"bad"})
+    assert failure is not None and failure.stage_id == "bad" and "boom in bad" in failure.error
+    assert "after_bad" not in {e[1] for e in events if e[0] == "start"}
+    assert ("done", "other") in events
