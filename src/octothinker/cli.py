@@ -23,6 +23,7 @@ STAGE_CLIS = [
     "octothinker.pipeline_cli",
     "octothinker.toyworld.cli",
     "octothinker.experiment.cli",
+    "octothinker.probe.cli",
 ]
 
 

@@ -267,6 +267,11 @@ class EvalConfig:
     shots: Optional[int] = None  # few-shot exemplars; None = the paper's count per benchmark
     seed: int = 0  # sampling seed
     rl_models_protocol: Literal["rl_template", "same"] = "rl_template"  # how `rl-<run>` models are evaluated
+    # `rl-<run>` models only (unset: the settings above): their benchmarks, samples, temperature and length
+    rl_benchmarks: list[str] = field(default_factory=list)
+    rl_n_samples: Optional[int] = None
+    rl_temperature: Optional[float] = None
+    rl_max_new_tokens: Optional[int] = None
 
     def validate(self) -> None:
         if self.limit is not None and self.limit <= 0:
@@ -277,6 +282,26 @@ class EvalConfig:
             raise ValueError(f"top_p: must be in (0, 1], got {self.top_p}")
         if self.temperature < 0:
             raise ValueError(f"temperature: must be >= 0, got {self.temperature}")
+        for name in ("rl_n_samples", "rl_max_new_tokens"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
+        if self.rl_temperature is not None and self.rl_temperature < 0:
+            raise ValueError(f"rl_temperature: must be >= 0, got {self.rl_temperature}")
+
+    def for_model(self, label: str) -> "EvalConfig":
+        """The settings model `label` is evaluated with: an `rl-<run>` model takes the `rl_*` values that are set,
+        any other model the plain ones; the result carries no `rl_*` values (so each stage hashes what it uses)."""
+        import dataclasses
+
+        plain = dataclasses.replace(self, rl_benchmarks=[], rl_n_samples=None, rl_temperature=None, rl_max_new_tokens=None)
+        if not label.startswith("rl-"):
+            return plain
+        changes = {"benchmarks": list(self.rl_benchmarks) or None, "n_samples": self.rl_n_samples,
+                   "temperature": self.rl_temperature, "max_new_tokens": self.rl_max_new_tokens}
+        return dataclasses.replace(plain, **{k: v for k, v in changes.items() if v is not None})
+
+
+RL_PROMPT_SETS = ("MATH8K", "GSM8K-train")  # names of `octothinker.rl.prompt_sets.REGISTRY` (kept here: no heavy imports)
 
 
 def rl_run_name(source: str) -> str:
@@ -297,6 +322,7 @@ class RLVariantConfig:
     length_schedule: Optional[dict[int, int]] = None  # {} = a fixed maximum length
     truncation: Optional[Literal["none", "penalty", "mask"]] = None
     prompts_path: Optional[str] = None
+    prompt_set: Optional[str] = None
     prompts_per_step: Optional[int] = None
     reward_control: Optional[Literal["none", "shuffled"]] = None
     validate_limit: Optional[int] = None
@@ -406,6 +432,9 @@ class RLConfig:
             raise ValueError(f"top_p: must be in (0, 1], got {self.top_p}")
         if self.temperature <= 0:
             raise ValueError(f"temperature: RL sampling needs > 0, got {self.temperature}")
+        if self.prompt_set is not None and self.prompt_set not in RL_PROMPT_SETS:
+            raise ValueError(f"prompt_set: unknown RL prompt set {self.prompt_set!r}; known: {', '.join(RL_PROMPT_SETS)} "
+                             "(or leave it unset and point prompts_path at a {question, answer} file)")
         for step, tokens in self.length_schedule.items():
             if int(step) < 0 or int(tokens) <= 0:
                 raise ValueError(f"length_schedule.{step}: need step >= 0 and max tokens > 0, got {tokens}")
@@ -453,6 +482,39 @@ class TrackingConfig:
 class ReportConfig:
     title: str = "OctoThinker run"
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+
+# Peak dense bf16 tensor throughput per accelerator, TFLOP/s (vendor datasheets; no sparsity)
+GPU_PEAK_TFLOPS = {"A100": 312.0, "H100": 989.0, "H100-PCIe": 756.0, "H200": 989.0, "B200": 2250.0,
+                   "MI300X": 1307.0, "L40S": 362.0}
+
+
+@dataclass
+class BudgetConfig:
+    """Assumptions of the compute budget that `run --dry-run` prints (`octothinker.budget`); they change no stage."""
+
+    gpu: str = "H100"  # a key of GPU_PEAK_TFLOPS, or any name with peak_tflops set
+    peak_tflops: Optional[float] = None  # peak dense bf16 TFLOP/s per GPU (default: the table's value for `gpu`)
+    gpus: int = 1  # GPUs mid-training is spread over (torchrun world: memory per GPU, steps, wall time); RL uses
+    # rl.verl's count under engine verl, else 1 GPU; evaluation 1 GPU (each runs in one process)
+    train_mfu: float = 0.4  # model FLOPs utilisation of training (mid-training, the RL update)
+    generation_mfu: float = 0.1  # utilisation of decoding (RL rollouts and validation, evaluation): memory-bound
+
+    def validate(self) -> None:
+        if self.peak_tflops is None and self.gpu not in GPU_PEAK_TFLOPS:
+            raise ValueError(f"gpu: unknown GPU {self.gpu!r}; known: {', '.join(GPU_PEAK_TFLOPS)} (or set peak_tflops)")
+        if self.peak_tflops is not None and self.peak_tflops <= 0:
+            raise ValueError(f"peak_tflops: must be > 0, got {self.peak_tflops}")
+        if self.gpus <= 0:
+            raise ValueError(f"gpus: must be > 0, got {self.gpus}")
+        for name in ("train_mfu", "generation_mfu"):
+            if not 0 < getattr(self, name) <= 1:
+                raise ValueError(f"{name}: must be in (0, 1], got {getattr(self, name)}")
+
+    @property
+    def peak_flops(self) -> float:
+        """Peak FLOP/s of one GPU."""
+        return 1e12 * (self.peak_tflops if self.peak_tflops is not None else GPU_PEAK_TFLOPS[self.gpu])
 
 
 EXPERIMENT_METRICS = ("rl_accuracy", "rl_gain", "rl_length", "rl_truncation", "rl_peak_drop", "fewshot_accuracy")
@@ -508,6 +570,7 @@ class Recipe:
     rl: RLConfig = field(default_factory=RLConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
     source: Optional[str] = None  # the recipe file it came from (set by the loader)
 
     def validate(self) -> None:
@@ -562,6 +625,7 @@ def recipe_from_dict(data: dict, overrides: list[str] | None = None, source: str
 
 
 __all__ = [
+    "BudgetConfig",
     "ConfigError",
     "DataConfig",
     "DecontamConfig",

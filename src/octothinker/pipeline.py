@@ -256,6 +256,8 @@ def plan(recipe: Recipe) -> list[Stage]:
     for name, (src, run_cfg) in rl_runs.items():
         deps = [f"midtrain:{src}"] if src in recipe.midtrain.stages else []
         cfg = {"rl": to_dict(run_cfg), "source": src, "seed": recipe.run.seed}
+        if (run_cfg.prompt_set or run_cfg.prompts_path) and run_cfg.decontaminate:  # what decontamination reads
+            cfg["decontam"] = {"benchmark_dir": recipe.eval.benchmark_dir, "ngram": recipe.data.decontamination.ngram}
         stages.append(Stage("rl", name, deps, cfg, output=paths.rl(name), work=_rl_work(run_cfg)))
     ev = recipe.eval
     eval_models = ev.models or list(dict.fromkeys([*(src for src, _ in rl_runs.values()), *(f"rl-{n}" for n in rl_runs)]))
@@ -267,9 +269,10 @@ def plan(recipe: Recipe) -> list[Stage]:
         else:
             deps = []
         template = rl.template_for(model[3:]) if model.startswith("rl-") else rl.template
-        cfg = {"eval": to_dict(ev), "model": model, "toyworld": world, "rl_template": template}
         label = Path(model).name if "/" in model else model  # a directory model: eval/<its name>/, as run_eval writes
-        stages.append(Stage("eval", model, deps, cfg, output=paths.eval(label), work=_eval_work(ev)))
+        settings = ev.for_model(label)  # an RL model's rl_* benchmarks and sampling, as run_eval uses them
+        cfg = {"eval": to_dict(settings), "model": model, "toyworld": world, "rl_template": template}
+        stages.append(Stage("eval", model, deps, cfg, output=paths.eval(label), work=_eval_work(settings)))
     stages.append(Stage("report", "report", [s.id for s in stages], {"report": to_dict(recipe.report)}, output=paths.report,
                         work={"fixed_s": 5}))
     by_id = {}
@@ -327,15 +330,29 @@ def is_cached(stage: Stage, state: dict) -> bool:
     return prev.get("status") == "done" and prev.get("hash") == stage.hash
 
 
-def describe_plan(recipe: Recipe, stages: list[Stage], state: dict) -> str:
+def describe_plan(recipe: Recipe, stages: list[Stage], state: dict, budget: bool = False) -> str:
+    """The plan: one line per stage with its estimate, then (with `budget`) the compute budget table
+    (`octothinker.budget`), then the estimated work. A pretrained model's GPU stages are timed from the
+    budget (its GPUs and utilisation), since this machine's CPU rates do not stand for them."""
+    from .budget import budget_text, hours, stage_seconds
+
     lines = [f"plan for run {recipe.run.name!r} in {recipe.run_dir} ({len(stages)} stages):"]
+    table, rows = budget_text(recipe, stages) if budget else ("", None)
+    on_gpus = bool(rows) and recipe.model.init == "pretrained"
+    seconds = stage_seconds(recipe, stages, rows)
     total = 0.0
     for s in stages:
         done = is_cached(s, state)
-        total += 0 if done else s.estimate_s
-        mark = "cached" if done else f"~{fmt_s(s.estimate_s)}"
+        total += 0 if done else seconds[s.id]
+        mark = "cached" if done else f"~{hours(seconds[s.id] / 3600)} h" if on_gpus else f"~{fmt_s(seconds[s.id])}"
         lines.append(f"  {s.id:<24} {mark:>10}   -> {s.output}")
+    if table:
+        lines.append(table)
     pending = [s for s in stages if not is_cached(s, state)]
+    if on_gpus:
+        lines.append(f"estimated work: ~{hours(total / 3600)} h wall, stages one after another (GPU stages from the compute "
+                     f"budget above; data and report from {FIXED_BASIS})")
+        return "\n".join(lines)
     how = estimate_note(pending) if pending else "nothing to run"
     lines.append(f"estimated work: ~{fmt_s(total)} (rough; {how})")
     return "\n".join(lines)
@@ -378,30 +395,12 @@ def run_pipeline(
     run_dir = Path(recipe.run_dir)
     state = read_state(run_dir)
     stages = select(plan(recipe), only, start)
-    echo(describe_plan(recipe, stages, state))
+    echo(describe_plan(recipe, stages, state, budget=dry_run))
     if dry_run:
         return run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.resolved.yaml", recipe.to_yaml())
-    book = Book(recipe, stages, state, force, echo)
-    todo = []
-    for s in stages:
-        if not force and is_cached(s, state) and s.output and s.output.exists():
-            book.skip(s)
-        else:
-            todo.append(s)
+    book, todo = prepare(recipe, stages, state, force, echo)
     if jobs > 1 and len(todo) > 1:
-        from .scheduler import cpu_budget, run_parallel
-
-        cores = cpu_budget()
-        echo(f"running up to {jobs} stages at a time on {cores} core(s), threads split between them")
-        try:
-            failure = run_parallel(recipe, todo, jobs, _run_stage, book.start, book.done, book.failed, cores=cores)
-        except KeyboardInterrupt:
-            book.interrupt_running()
-            raise
-        if failure is not None:
-            raise book.failure(by_id(stages)[failure.stage_id], failure.error, failure.wall_s, failure.trace)
+        run_side_by_side([(recipe, book, todo)], jobs, echo)
     else:
         for s in todo:
             book.start(s, None)
@@ -420,8 +419,57 @@ def run_pipeline(
     return run_dir
 
 
-def by_id(stages: list[Stage]) -> dict[str, Stage]:
-    return {s.id: s for s in stages}
+def prepare(recipe: Recipe, stages: list[Stage], state: dict, force: bool, echo: Callable[[str], None]) -> tuple[Book, list[Stage]]:
+    """Create the run directory and its resolved config; report cached stages; return the bookkeeper and the rest."""
+    run_dir = Path(recipe.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.resolved.yaml", recipe.to_yaml())
+    book = Book(recipe, stages, state, force, echo)
+    todo = []
+    for s in stages:
+        if not force and is_cached(s, state) and s.output and s.output.exists():
+            book.skip(s)
+        else:
+            todo.append(s)
+    return book, todo
+
+
+@dataclass
+class _Tagged:
+    """A stage of one of several runs scheduled together: its id and deps carry the run's tag."""
+
+    id: str
+    deps: list[str]
+    estimate_s: float
+    run: int
+    stage: Stage
+
+
+def _run_tagged(recipes: list[Recipe], t: _Tagged) -> None:
+    _run_stage(recipes[t.run], t.stage)
+
+
+def run_side_by_side(runs: list[tuple[Recipe, Book, list[Stage]]], jobs: int, echo: Callable[[str], None]) -> None:
+    """Run the pending stages of one or more runs (e.g. an experiment's seeds) as one graph, `jobs` at a time."""
+    from .scheduler import cpu_budget, run_parallel
+
+    tag = (lambda i, sid: sid) if len(runs) == 1 else (lambda i, sid: f"{Path(runs[i][0].run_dir).name}/{sid}")
+    tagged = [_Tagged(tag(i, s.id), [tag(i, d) for d in s.deps], s.estimate_s, i, s)
+              for i, (_, _, todo) in enumerate(runs) for s in todo]
+    books = [book for _, book, _ in runs]
+    cores = cpu_budget()
+    echo(f"running up to {jobs} stages at a time on {cores} core(s), threads split between them")
+    try:
+        failure = run_parallel([r for r, _, _ in runs], tagged, jobs, _run_tagged,
+                               lambda t, n: books[t.run].start(t.stage, n), lambda t, w: books[t.run].done(t.stage, w),
+                               lambda t, f: books[t.run].failed(t.stage, f), cores=cores)
+    except KeyboardInterrupt:
+        for book in books:
+            book.interrupt_running()
+        raise
+    if failure is not None:
+        t = next(t for t in tagged if t.id == failure.stage_id)
+        raise books[t.run].failure(t.stage, failure.error, failure.wall_s, failure.trace)
 
 
 def _run_stage(recipe: Recipe, stage: Stage) -> None:

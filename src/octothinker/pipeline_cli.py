@@ -51,6 +51,23 @@ def _common(p, default_jobs: str = "1") -> None:
     p.add_argument("--jobs", default=default_jobs, metavar="N|auto",
                    help="run up to N independent stages at once as separate processes, the CPU cores split between "
                    "them (never more threads than cores); auto = one per core, at most 4 (default: %(default)s)")
+    add_budget_args(p)
+
+
+def add_budget_args(p) -> None:
+    """`--gpu/--gpus/--mfu/--gen-mfu`: the compute budget's assumptions (recipe keys `budget.*`) for `--dry-run`."""
+    g = p.add_argument_group("compute budget (printed by --dry-run; same as budget.* recipe keys)")
+    g.add_argument("--gpu", help="accelerator whose peak dense bf16 FLOP/s the budget assumes, e.g. H100, A100, B200 "
+                   "(budget.gpu; budget.peak_tflops=T for another)")
+    g.add_argument("--gpus", type=int, help="GPUs mid-training is spread over (budget.gpus)")
+    g.add_argument("--mfu", type=float, help="training model-FLOPs utilisation, e.g. 0.4 (budget.train_mfu)")
+    g.add_argument("--gen-mfu", type=float, help="decoding utilisation, e.g. 0.1 (budget.generation_mfu)")
+
+
+def budget_overrides(args) -> list[str]:
+    """The budget flags as dotted recipe overrides (appended after the command line's own)."""
+    keys = {"gpu": "budget.gpu", "gpus": "budget.gpus", "mfu": "budget.train_mfu", "gen_mfu": "budget.generation_mfu"}
+    return [f"{key}={getattr(args, name)}" for name, key in keys.items() if getattr(args, name, None) is not None]
 
 
 def _go(recipe, args) -> int:
@@ -92,6 +109,7 @@ def parse_jobs(value: str) -> int:
 def _run(args) -> int:
     from .cli import load_recipe_from_args
 
+    args.overrides = [*args.overrides, *budget_overrides(args)]
     return _go(load_recipe_from_args(args), args)
 
 
@@ -103,4 +121,4 @@ def _demo(args) -> int:
         print(f"octothinker: demo recipe not found at {recipe} (this install lacks its package data; reinstall octothinker)",
               file=sys.stderr)
         return 2
-    return _go(load_recipe(recipe, args.overrides), args)
+    return _go(load_recipe(recipe, [*args.overrides, *budget_overrides(args)]), args)

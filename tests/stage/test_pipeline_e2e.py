@@ -1,6 +1,7 @@
 """`octothinker run` with the real stages on a tiny recipe: every artifact, then a cached rerun."""
 import json
 
+import pytest
 import yaml
 
 from octothinker.cli import main
@@ -47,3 +48,24 @@ def test_run_end_to_end_then_cached(tmp_path, capsys):
     index = json.loads((run / "eval" / "summary.json").read_text())["models"]
     assert set(index) == {"base", "short", "rl-base", "rl-short"}
     assert index["rl-short"]["protocol"] == "rl_template" and index["short"]["protocol"] == "fewshot"
+
+
+@pytest.mark.slow
+def test_run_with_jobs_runs_stages_side_by_side(tmp_path, capfd):
+    recipe = dict(TINY, run=dict(TINY["run"], root=str(tmp_path / "runs")))
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    assert main(["run", str(path), "--jobs", "2"]) == 0
+    run = tmp_path / "runs" / "e2e"
+    for d in ("midtrain/short/lineage.json", "rl/base/metrics.jsonl", "rl/short/metrics.jsonl",
+              "eval/rl-short/summary.json", "report/index.html"):
+        assert (run / d).is_file(), d
+    state = json.loads((run / "pipeline.json").read_text())
+    assert all(v["status"] == "done" for v in state.values()) and len(state) == 11
+    assert all(1 <= v["threads"] <= 2 for v in state.values())
+    cap = capfd.readouterr()
+    assert "running up to 2 stages at a time" in cap.out and "[midtrain:base] " in cap.out + cap.err
+    assert main(["run", str(path), "--jobs", "2"]) == 0
+    assert capfd.readouterr().out.count("cached (same config), skipped") == 11
+    assert main(["run", str(path), "--jobs", "0"]) == 1
+    assert "--jobs: expected a positive number or 'auto', got '0'" in capfd.readouterr().err

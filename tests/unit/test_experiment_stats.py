@@ -78,3 +78,52 @@ def test_comparison_verdict_rejects_unknown_expect():
 def test_finding_verdict(verdicts, out):
     assert finding_verdict(verdicts) == out
     assert out in (stats.REPRODUCED, stats.NOT_REPRODUCED, stats.INCONCLUSIVE, stats.MIXED, stats.INCOMPLETE, stats.MISSING)
+
+
+@pytest.mark.parametrize("xs, ranks", [
+    ([3.0, 1.0, 2.0], [3.0, 1.0, 2.0]),
+    ([1.0, 2.0, 2.0, 3.0], [1.0, 2.5, 2.5, 4.0]),  # a tie shares the mean of ranks 2 and 3
+    ([5.0, 5.0, 5.0], [2.0, 2.0, 2.0]),
+    ([0.5, 0.1, 0.5, 0.1, 0.9], [3.5, 1.5, 3.5, 1.5, 5.0]),
+])
+def test_average_ranks(xs, ranks):
+    assert stats.average_ranks(xs) == ranks
+
+
+@pytest.mark.parametrize("xs, ys, rho", [
+    ([1, 2, 3, 4], [10, 20, 30, 40], 1.0),
+    ([1, 2, 3, 4], [4, 3, 2, 1], -1.0),
+    ([1, 2, 3, 4], [1, 3, 2, 4], 0.8),  # 1 - 6 * sum(d^2) / (n (n^2 - 1)) = 1 - 12 / 60
+    ([1, 2, 2, 3], [1, 2, 3, 4], math.sqrt(0.9)),  # tied ranks 2.5, 2.5: cov 4.5 / sqrt(4.5 * 5)
+    ([0.1, 0.4, 0.35, 0.8, 0.2, 0.6, 0.6, 0.9], [1, 3, 2.5, 7, 4, 5, 6.5, 6], 0.8383383833392813),
+])
+def test_spearman_exact(xs, ys, rho):
+    assert stats.spearman(xs, ys) == pytest.approx(rho, abs=1e-12)
+
+
+@pytest.mark.parametrize("xs, ys, match", [
+    ([1, 2], [1], "differ in length"),
+    ([1], [1], "at least 2 pairs"),
+    ([1, 1, 1], [1, 2, 3], "constant"),
+])
+def test_spearman_rejects_bad_input(xs, ys, match):
+    with pytest.raises(ValueError, match=match):
+        stats.spearman(xs, ys)
+
+
+def test_spearman_bootstrap_exact_and_seeded():
+    xs, ys = [0.1, 0.4, 0.35, 0.8, 0.2, 0.6, 0.6, 0.9], [1, 3, 2.5, 7, 4, 5, 6.5, 6]
+    rho, lo, hi = stats.spearman_bootstrap(xs, ys, n_boot=2000, seed=0)
+    # cross-checked once against numpy.percentile of the same 2000 resamples' rank correlations
+    assert (rho, lo, hi) == (pytest.approx(0.8383383833392813, abs=1e-12), pytest.approx(25 / 73, abs=1e-12), 1.0)
+    assert stats.spearman_bootstrap(xs, ys, n_boot=2000, seed=0) == (rho, lo, hi)  # same seed, same interval
+    assert stats.spearman_bootstrap(xs, ys, n_boot=2000, seed=1)[1] != lo
+
+
+def test_spearman_bootstrap_monotone_and_degenerate():
+    rho, lo, hi = stats.spearman_bootstrap([1, 2, 3, 4, 5], [10, 20, 30, 40, 50], n_boot=200)
+    assert (rho, lo, hi) == (pytest.approx(1.0), pytest.approx(1.0), pytest.approx(1.0))  # every resample is monotone
+    with pytest.raises(ValueError, match="n_boot"):
+        stats.spearman_bootstrap([1, 2], [1, 2], n_boot=0)
+    with pytest.raises(ValueError, match="none of the 1 resamples"):  # seed 0 draws the same pair twice
+        stats.spearman_bootstrap([1, 2], [1, 2], n_boot=1, seed=0)

@@ -25,7 +25,7 @@ def test_report_from_full_and_compared_runs(tmp_path):
     assert "| base | 8.0 | 4.0 | 2.7 | 4.9 |" in md
     assert "| rl_short | 48.0 | 24.0 | 16.0 | 29.3 |" in md
     assert "Comparison: runA, runB" in md and "midtrain/stable — mixture=stable_mix, parent_step=40" in md
-    assert "| midtrain/stable | done | 3m 20s |" in md and "seeds | run=0, toyworld=0" in md
+    assert "| midtrain/stable | done | – | – | – | 3m 20s | 0.0556 |" in md and "seeds | run=0, toyworld=0" in md
     assert not list(a.glob("report.*.tmp")) and not list(a.glob(".report*"))
 
 

@@ -3,10 +3,11 @@ import importlib.util
 import json
 
 import pyarrow.parquet as pq
+import pytest
 import yaml
 
 from octothinker.cli import main
-from octothinker.rl.verl_export import _hydra_value, flatten
+from octothinker.rl.verl_export import _hydra_value, deep_update, flatten, merge_overrides
 
 
 def test_export_verl_files(tmp_path):
@@ -45,3 +46,34 @@ def test_hydra_values_and_flatten():
     assert flatten({"a": {"b": 1, "c": {"d": True}}, "e": [1, 2]}) == [("a.b", 1), ("a.c.d", True), ("e", [1, 2])]
     assert _hydra_value(True) == "true" and _hydra_value(["console"]) == "[console]" and _hydra_value(1e-6) == "1e-06"
     assert _hydra_value('{{ m.content }}') == '"{{ m.content }}"'
+
+
+def test_job_dir_can_be_moved(tmp_path):
+    """run_verl.sh finds its own directory: a copied job still points verl at its own files."""
+    import shutil
+    import subprocess
+
+    out = tmp_path / "job"
+    assert main(["rl", "export-verl", "--out", str(out), "--model", "/m"]) == 0
+    moved = tmp_path / "elsewhere" / "job"
+    shutil.copytree(out, moved)
+    stub = tmp_path / "python"
+    stub.write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@"\n')
+    stub.chmod(0o755)
+    args = subprocess.run(["bash", str(moved / "run_verl.sh"), "trainer.nnodes=4"], env={"PYTHON": str(stub), "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, check=True).stdout.splitlines()
+    assert f"data.train_files={moved}/train.parquet" in args and f"custom_reward_function.path={moved}/octothinker_reward.py" in args
+    assert "actor_rollout_ref.model.path=/m" in args and args[-1] == "trainer.nnodes=4"
+
+
+@pytest.mark.parametrize("args, extra, expected", [
+    (["a=1", "b=2"], ["b=3", "c=4"], ["a=1", "b=3", "c=4"]),
+    (["a=1"], ["+a=2", "~b"], ["a=1", "+a=2", "~b"]),
+    (["a=1"], [], ["a=1"]),
+])
+def test_merge_overrides(args, extra, expected):
+    assert merge_overrides(args, extra) == expected
+
+
+def test_deep_update():
+    assert deep_update({"a": {"b": 1, "c": 2}, "d": 3}, {"a": {"c": 5}, "e": {"f": 6}}) == {"a": {"b": 1, "c": 5}, "d": 3, "e": {"f": 6}}

@@ -13,7 +13,7 @@ RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 @pytest.mark.parametrize("size, params, micro", [("1b", "1.236B", 2), ("3b", "3.213B", 1)])
 def test_dry_run_real_recipes(size, params, micro, capsys):
-    recipe = load_recipe(RECIPES / f"llama32_{size}_stable_decay.yaml")
+    recipe = load_recipe(RECIPES / f"octothinker_llama32_{size}.yaml")
     run_midtrain(recipe, dry_run=True, world_size=8)
     out = capsys.readouterr().out
     assert f"{params} parameters, built on meta device" in out

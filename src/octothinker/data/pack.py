@@ -1,8 +1,9 @@
 """Tokenize in batches and pack documents into fixed-length token shards (CONTRACTS.md "Token shards").
 
-Each document is followed by EOS, the stream is cut into `seq_len` rows (a document may continue
-on the next row), rows are grouped `shard_rows` to a raw little-endian file, and the final partial
-row is filled with pad. Memory is one shard buffer plus one encode batch, whatever the corpus size.
+Each document is followed by EOS (and preceded by BOS where the tokenizer adds one, as Llama-3's
+does), the stream is cut into `seq_len` rows (a document may continue on the next row), rows are
+grouped `shard_rows` to a raw little-endian file, and the final partial row is filled with pad.
+Memory is one shard buffer plus one encode batch, whatever the corpus size.
 """
 from __future__ import annotations
 
@@ -19,14 +20,33 @@ def token_dtype(vocab_size: int) -> np.dtype:
     return np.dtype("<u2") if vocab_size < 65536 else np.dtype("<u4")
 
 
+def document_bos(tokenizer) -> int | None:
+    """The BOS id the tokenizer itself puts before a text (Llama-3's `<|begin_of_text|>`), else None.
+
+    Decided by the tokenizer's own post-processor: a tokenizer that adds no BOS to `tokenizer(text)`
+    (the toy BPE, Qwen2.5) gets none in the shards either, so training documents start the way eval
+    and RL prompts (encoded with the tokenizer's special tokens) do.
+    """
+    bos = getattr(tokenizer, "bos_token_id", None)
+    if bos is None or bos == getattr(tokenizer, "eos_token_id", None):
+        return None
+    backend = getattr(tokenizer, "backend_tokenizer", tokenizer)
+    with_special = backend.encode("a", add_special_tokens=True).ids
+    plain = backend.encode("a", add_special_tokens=False).ids
+    return bos if with_special[:1] == [bos] and plain[:1] != [bos] else None
+
+
 def make_encoder(tokenizer) -> Callable[[list[str]], list[list[int]]]:
-    """Batched encoder on the Rust tokenizer (no special tokens; EOS is added by the packer)."""
+    """Batched encoder on the Rust tokenizer: each document's ids, after the tokenizer's BOS where it adds
+    one (`document_bos`); no other special tokens (EOS is added by the packer)."""
     backend = getattr(tokenizer, "backend_tokenizer", tokenizer)
     fast = getattr(backend, "encode_batch_fast", None)
     encode = fast if fast is not None else backend.encode_batch
+    bos = document_bos(tokenizer)
+    head = [bos] if bos is not None else []
 
     def encode_texts(texts: list[str]) -> list[list[int]]:
-        return [e.ids for e in encode(texts, add_special_tokens=False)]
+        return [head + e.ids for e in encode(texts, add_special_tokens=False)]
 
     return encode_texts
 

@@ -72,12 +72,12 @@ class HFBackend:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.device = resolve_device(device)
-        torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if self.device.startswith("cuda") else None)
+        # bf16 on a GPU; fp32 on CPU, where bf16 matmuls are slow (explicit: transformers 5 would load a hub dir's bf16)
+        torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if self.device.startswith("cuda") else torch.float32)
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        kwargs = {"dtype": torch_dtype} if torch_dtype is not None else {}
-        self.model = AutoModelForCausalLM.from_pretrained(str(model_dir), **kwargs).to(self.device)
+        self.model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch_dtype).to(self.device)
         self.model.eval()
         self.batch_size = batch_size
 

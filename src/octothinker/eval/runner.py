@@ -146,11 +146,13 @@ def sampling_from_config(cfg) -> Sampling:
 
 
 def resolve_models(recipe, models: Optional[Sequence[str]] = None) -> dict[str, Path]:
-    """Label -> model dir: a mid-training stage name, `rl-<run>` for an RL run, or a directory.
+    """Label -> model dir: a mid-training stage name, `rl-<run>` for an RL run, or a directory; `base`, when
+    no stage has that name and the recipe's model is pretrained, is that model untouched (`model.path`: a hub
+    id or a directory, as RL's `init_from: base` reads it).
 
     With no entries, every mid-training stage and RL run of the run directory that has a checkpoint.
     """
-    from ..model.checkpoint import resolve_model
+    from ..model.checkpoint import resolve_model, resolve_model_dir
 
     paths = RunPaths(recipe.run_dir)
     entries = list(models or recipe.eval.models)
@@ -161,6 +163,10 @@ def resolve_models(recipe, models: Optional[Sequence[str]] = None) -> dict[str, 
     out: dict[str, Path] = {}
     for e in entries:
         label = Path(e).name if "/" in e else e
+        if e == "base" and recipe.model.init == "pretrained" and not paths.midtrain("base").is_dir():
+            path = Path(recipe.model.path)
+            out[label] = resolve_model_dir(path) if path.is_dir() else path  # a hub id: the backends load it by name
+            continue
         try:
             out[label] = resolve_model(paths.root, e)
         except FileNotFoundError as exc:
@@ -176,15 +182,16 @@ def run_eval(recipe, models: Optional[Sequence[str]] = None, progress: bool = Tr
     paths = RunPaths(recipe.run_dir)
     summaries = []
     for label, model_dir in resolve_models(recipe, models).items():
-        protocol, template = cfg.protocol, cfg.template
+        ecfg = cfg.for_model(label)  # `rl-<run>` models: the eval.rl_* benchmarks, samples, temperature, length
+        protocol, template = ecfg.protocol, ecfg.template
         if label.startswith("rl-") and cfg.rl_models_protocol == "rl_template":
             protocol = "rl_template"  # RL'd models answer in the template they were RL'd with
             template = recipe.rl.template_for(label[3:])
         summaries.append(evaluate_model(
-            model_dir, cfg.benchmarks, paths.eval(label), protocol=protocol, template=template,
-            shots=getattr(cfg, "shots", None), limit=cfg.limit, sampling=sampling_from_config(cfg),
-            benchmark_dir=cfg.benchmark_dir, toy_cfg=recipe.toyworld, backend=cfg.backend, device=recipe.run.device,
-            batch_size=cfg.batch_size, label=label, progress=progress,
+            model_dir, ecfg.benchmarks, paths.eval(label), protocol=protocol, template=template,
+            shots=getattr(ecfg, "shots", None), limit=ecfg.limit, sampling=sampling_from_config(ecfg),
+            benchmark_dir=ecfg.benchmark_dir, toy_cfg=recipe.toyworld, backend=ecfg.backend, device=recipe.run.device,
+            batch_size=ecfg.batch_size, label=label, progress=progress,
         ))
     root = paths.root / "eval"
     index = root / "summary.json"

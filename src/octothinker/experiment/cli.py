@@ -27,6 +27,7 @@ def _scale(text: str) -> float:
 
 def register(sub) -> None:
     from ..cli import add_recipe_args
+    from ..pipeline_cli import add_budget_args
 
     p = sub.add_parser(
         "experiment",
@@ -53,17 +54,24 @@ def register(sub) -> None:
     p.add_argument("--dry-run", action="store_true", help="print each seed's stage plan and the total estimated time; run nothing")
     p.add_argument("--analyze-only", action="store_true",
                    help="skip training; re-analyse the seed directories already there and rewrite the findings")
+    p.add_argument("--jobs", default="1", metavar="N|auto",
+                   help="run up to N stages at once across all seeds and arms as separate processes, the CPU cores "
+                        "split between them (never more threads than cores); auto = one per core, at most 4 (default 1)")
+    add_budget_args(p)
     p.set_defaults(func=_experiment)
 
 
 def _experiment(args) -> int:
     from ..cli import error_text, load_recipe_from_args
     from ..pipeline import StageFailed
+    from ..pipeline_cli import budget_overrides, parse_jobs
     from .runner import run_experiment
 
+    args.overrides = [*args.overrides, *budget_overrides(args)]
     recipe = load_recipe_from_args(args)
     try:
-        run_experiment(recipe, seeds=args.seeds, scale=args.scale, dry_run=args.dry_run, analyze_only=args.analyze_only)
+        run_experiment(recipe, seeds=args.seeds, scale=args.scale, dry_run=args.dry_run, analyze_only=args.analyze_only,
+                       jobs=parse_jobs(args.jobs))
     except (StageFailed, ValueError, FileNotFoundError) as exc:
         print(f"octothinker experiment: {error_text(exc)}", file=sys.stderr)
         return 1

@@ -67,8 +67,34 @@ def _load_facts(exp_dir: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
+def _run_seeds_side_by_side(per_seed: dict, runs: dict, facts: dict, exp_dir: Path, jobs: int, echo) -> None:
+    """Every seed's pending stages as one graph (`--jobs`): the seeds and the arms within a seed run side by side."""
+    prepared = []
+    for s, r in per_seed.items():
+        stages = pipeline.plan(r)
+        book, todo = pipeline.prepare(r, stages, pipeline.read_state(r.run_dir), False, echo)
+        prepared.append((r, book, todo))
+        runs[str(s)] = {"run_dir": str(r.run_dir), "status": "running", "started": time.time()}
+    atomic_write_json(exp_dir / "experiment.json", facts)
+    t0 = time.time()
+    try:
+        pipeline.run_side_by_side(prepared, jobs, echo)
+    except BaseException as exc:
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        for s, r in per_seed.items():
+            runs[str(s)].update(status=status, wall_s=round(time.time() - t0, 2), error=str(exc).splitlines()[0],
+                                compute_s=_compute_s(Path(r.run_dir)))
+        facts["total_wall_s"] = round(time.time() - t0, 2)
+        atomic_write_json(exp_dir / "experiment.json", facts)
+        raise
+    for s, r in per_seed.items():
+        runs[str(s)].update(status="done", wall_s=round(time.time() - t0, 2), compute_s=_compute_s(Path(r.run_dir)))
+    facts["jobs"] = jobs
+    echo(f"== {len(per_seed)} seed(s) done in {pipeline.fmt_s(time.time() - t0)} ({jobs} jobs) ==")
+
+
 def run_experiment(recipe: Recipe, seeds: Optional[Sequence[int]] = None, scale: float = 1.0, dry_run: bool = False,
-                   analyze_only: bool = False, echo: Callable[[str], None] = print) -> Path:
+                   analyze_only: bool = False, echo: Callable[[str], None] = print, jobs: int = 1) -> Path:
     """Run every seed's pipeline (unless `analyze_only`), then analyse and write the findings; returns the dir.
 
     A seed whose pipeline fails stops the experiment with the pipeline's `StageFailed`; finished
@@ -82,14 +108,25 @@ def run_experiment(recipe: Recipe, seeds: Optional[Sequence[int]] = None, scale:
     scaled = scale_recipe(recipe, scale)
     per_seed = {s: seed_recipe(scaled, s, exp_dir) for s in seeds}
     if dry_run:
-        total = 0.0
+        from ..budget import budget_text, hours, stage_seconds, total as budget_total
+
+        total, gpu_h, flops = 0.0, 0.0, 0.0
         for i, (s, r) in enumerate(per_seed.items(), 1):
             echo(f"== seed {s} ({i}/{len(seeds)}) ==")
             pipeline.run_pipeline(r, dry_run=True, echo=echo)
-            total += pending_estimate(r)
+            stages, state = pipeline.plan(r), pipeline.read_state(r.run_dir)
+            rows = budget_text(r, stages)[1]
+            seconds = stage_seconds(r, stages, rows)  # the seed's plan: GPU stages of a pretrained model from the budget
+            total += sum(seconds[st.id] for st in stages if not pipeline.is_cached(st, state))
+            if rows:
+                gpu_h, flops = gpu_h + budget_total(rows).gpu_hours, flops + budget_total(rows).flops
+        est = f"{hours(total / 3600)} h" if recipe.model.init == "pretrained" else pipeline.fmt_s(total)
         echo(f"experiment {recipe.run.name!r}: {len(seeds)} seed(s), scale {scale:g} "
              f"(data x{factors['data']:g}, RL steps x{factors['rl_steps']}, width x{factors['width']}); "
-             f"estimated work for all seeds: ~{pipeline.fmt_s(total)} (rough); outputs in {exp_dir}")
+             f"estimated work for all seeds: ~{est} (rough); outputs in {exp_dir}")
+        if flops:
+            echo(f"compute budget for all seeds: {flops:.3g} FLOPs, {hours(gpu_h)} GPU-hours on {recipe.budget.gpu} "
+                 f"(the per-seed tables above)")
         return exp_dir
     facts = _load_facts(exp_dir)
     if analyze_only:
@@ -101,7 +138,9 @@ def run_experiment(recipe: Recipe, seeds: Optional[Sequence[int]] = None, scale:
                      scale=scale, scale_factors=factors, versions=versions())
         runs = facts.setdefault("seed_runs", {})
         t_all = time.time()
-        for i, (s, r) in enumerate(per_seed.items(), 1):
+        if jobs > 1:
+            _run_seeds_side_by_side(per_seed, runs, facts, exp_dir, jobs, echo)
+        for i, (s, r) in enumerate(per_seed.items() if jobs == 1 else [], 1):
             echo(f"== seed {s} ({i}/{len(seeds)}): {r.run_dir} ==")
             runs[str(s)] = {"run_dir": str(r.run_dir), "status": "running", "started": time.time()}
             atomic_write_json(exp_dir / "experiment.json", facts)

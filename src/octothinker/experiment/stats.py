@@ -1,4 +1,5 @@
-"""Across-seed statistics (pure, no numpy): mean, sample sd, Student-t 95% interval, and verdicts.
+"""Across-seed statistics (pure, no numpy): mean, sample sd, Student-t 95% interval, verdicts, and Spearman's
+rank correlation with a bootstrap interval (probe measures against realised RL gains).
 
 A comparison's verdict comes from the interval of the per-seed differences d_s = metric(a, s) -
 metric(b, s): the paper's claim is reproduced when the whole interval lies on the claimed side of
@@ -90,3 +91,83 @@ def finding_verdict(verdicts: Sequence[str]) -> str:
     if len(set(vs)) == 1:
         return vs[0]
     return MIXED
+
+
+def average_ranks(xs: Sequence[float]) -> list[float]:
+    """1-based ranks of `xs`, tied values sharing the mean of the ranks they span (Spearman's convention)."""
+    order = sorted(range(len(xs)), key=lambda i: xs[i])
+    ranks = [0.0] * len(xs)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
+            j += 1
+        for pos in range(i, j + 1):
+            ranks[order[pos]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def _pearson(xs: Sequence[float], ys: Sequence[float]) -> Optional[float]:
+    """Pearson correlation; None when either side is constant (undefined)."""
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+    sxx = sum((x - mx) ** 2 for x in xs)
+    syy = sum((y - my) ** 2 for y in ys)
+    if sxx == 0 or syy == 0:
+        return None
+    return sxy / math.sqrt(sxx * syy)
+
+
+def _check_pairs(xs: Sequence[float], ys: Sequence[float], what: str) -> tuple[list[float], list[float]]:
+    xs, ys = [float(x) for x in xs], [float(y) for y in ys]
+    if len(xs) != len(ys):
+        raise ValueError(f"{what}: xs and ys differ in length ({len(xs)} vs {len(ys)})")
+    if len(xs) < 2:
+        raise ValueError(f"{what}: need at least 2 pairs, got {len(xs)}")
+    return xs, ys
+
+
+def spearman(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Spearman's rank correlation: the Pearson correlation of the average ranks (ties share their mean rank)."""
+    xs, ys = _check_pairs(xs, ys, "spearman")
+    rho = _pearson(average_ranks(xs), average_ranks(ys))
+    if rho is None:
+        raise ValueError("spearman: undefined when xs or ys is constant")
+    return rho
+
+
+def _percentile(sorted_xs: Sequence[float], q: float) -> float:
+    """The q-quantile (0..1) of sorted values, linear between order statistics (numpy's default)."""
+    pos = q * (len(sorted_xs) - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_xs) - 1)
+    return sorted_xs[lo] + (sorted_xs[hi] - sorted_xs[lo]) * (pos - lo)
+
+
+def spearman_bootstrap(xs: Sequence[float], ys: Sequence[float], n_boot: int = 2000,
+                       seed: int = 0) -> tuple[float, float, float]:
+    """(rho, low, high): Spearman's rho and a 95% percentile bootstrap interval over resampled (x, y) pairs.
+
+    Each of `n_boot` resamples draws len(xs) pairs with replacement (seeded, so the interval is reproducible);
+    resamples where x or y is constant have no rho and are left out of the percentiles.
+    """
+    import random
+
+    xs, ys = _check_pairs(xs, ys, "spearman_bootstrap")
+    if n_boot < 1:
+        raise ValueError(f"spearman_bootstrap: n_boot must be >= 1, got {n_boot}")
+    rho = spearman(xs, ys)
+    rng = random.Random(seed)
+    n = len(xs)
+    boots = []
+    for _ in range(n_boot):
+        idx = [rng.randrange(n) for _ in range(n)]
+        r = _pearson(average_ranks([xs[i] for i in idx]), average_ranks([ys[i] for i in idx]))
+        if r is not None:
+            boots.append(r)
+    if not boots:
+        raise ValueError(f"spearman_bootstrap: none of the {n_boot} resamples had a defined rho (too few distinct pairs)")
+    boots.sort()
+    return rho, _percentile(boots, 0.025), _percentile(boots, 0.975)

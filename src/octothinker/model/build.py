@@ -28,8 +28,8 @@ def build_model(cfg: ModelConfig, tokenizer=None, seed: int = 0):
     import torch
     from transformers import AutoModelForCausalLM, LlamaForCausalLM
 
-    if cfg.init == "pretrained":
-        return AutoModelForCausalLM.from_pretrained(cfg.path, attn_implementation=cfg.attn_implementation)
+    if cfg.init == "pretrained":  # fp32 weights like a tiny model (hub checkpoints are bf16; bf16 runs under autocast)
+        return AutoModelForCausalLM.from_pretrained(cfg.path, dtype=torch.float32, attn_implementation=cfg.attn_implementation)
     if tokenizer is None:
         raise ValueError("build_model: a tiny model needs the tokenizer (for vocab size and special ids)")
     config = tiny_llama_config(cfg, len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id)

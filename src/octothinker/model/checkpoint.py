@@ -264,11 +264,14 @@ def copy_tokenizer(src: str | Path, dest: str | Path) -> None:
 
 
 def save_checkpoint(stage_dir: str | Path, step: int, model_state: dict, model_config, tokenizer_dir: str | Path | None,
-                    trainer_state: dict[str, Any], summary: dict[str, Any], keep: int | None = None) -> Path:
+                    trainer_state: dict[str, Any], summary: dict[str, Any], keep: int | None = None,
+                    generation_config=None) -> Path:
     """Write step_<step>/ atomically (model weights, config, tokenizer, trainer state, checksums.json), then LATEST.
 
     `model_state` is a full (unsharded) state dict; `trainer_state` goes to state.pt (torch.save),
     `summary` (JSON-able) to state.json. `keep` prunes older step dirs beyond the newest `keep`.
+    `generation_config` (the model's) is saved as generation_config.json, as `save_pretrained` does: it
+    carries a hub model's stop ids (Llama-3's `<|eot_id|>` beside `<|end_of_text|>`) to the checkpoint.
     """
     import torch
     from safetensors.torch import save_file
@@ -278,6 +281,8 @@ def save_checkpoint(stage_dir: str | Path, step: int, model_state: dict, model_c
         tensors = _dedupe_tied({k: v.detach().contiguous().cpu() for k, v in model_state.items()}, model_config)
         save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         model_config.save_pretrained(str(tmp))
+        if generation_config is not None:
+            generation_config.save_pretrained(str(tmp))
         if tokenizer_dir is not None:
             copy_tokenizer(tokenizer_dir, tmp)
         (tmp / "trainer_state").mkdir()

@@ -66,6 +66,8 @@ class RunData:
     evals: dict[str, dict] = field(default_factory=dict)  # model -> {"protocol", "benchmarks": {b: metrics}}
     nodes: list[Node] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    pipeline: dict = field(default_factory=dict)  # pipeline.json: stage id -> {status, wall_s, work, ...}
+    model_config: dict = field(default_factory=dict)  # config.json of one checkpoint (every model of a run shares it)
 
 
 def num(x: Any) -> Optional[float]:
@@ -307,8 +309,22 @@ def collect(run_dir: str | Path) -> RunData:
         s = _read_json(d / "summary.json", data.problems)
         if s is not None:
             data.evals[d.name] = normalize_summary(s)
+    state = _read_json(root / "pipeline.json", data.problems)
+    data.pipeline = state if isinstance(state, dict) else {}
+    data.model_config = first_model_config(root, data.problems)
     data.nodes = lineage_nodes(data)
     return data
+
+
+def first_model_config(root: Path, problems: list[str]) -> dict:
+    """The config.json of the first checkpoint under midtrain/ or rl/ ({} when there is none)."""
+    for stage_dir in _subdirs(root / "midtrain") + _subdirs(root / "rl"):
+        for step in _subdirs(stage_dir):
+            if step.name.startswith("step_") and (step / "config.json").is_file():
+                cfg = _read_json(step / "config.json", problems)
+                if isinstance(cfg, dict):
+                    return cfg
+    return {}
 
 
 def lineage_nodes(data: RunData) -> list[Node]:

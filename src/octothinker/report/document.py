@@ -269,6 +269,42 @@ def _seeds(facts: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in seeds.items())
 
 
+def compute_blocks(data: RunData) -> list:
+    """The measured compute table (tokens, FLOPs, wall time, device-hours per stage and in total), as the
+    dry-run budget gives it planned."""
+    from ..budget import hours, si
+    from .compute import device_peak, measured, run_shape
+
+    rows = measured(data)
+    if not rows:
+        return []
+    shape, peak = run_shape(data), device_peak(data)
+    cell = lambda x, f: DASH if x is None else f(x)  # noqa: E731
+    table = []
+    for m in rows:
+        table.append([m.stage, m.status or DASH, cell(m.train_tokens, si), cell(m.gen_tokens, si),
+                      cell(m.flops, lambda x: f"{x:.3g}"), fmt_seconds(m.wall_s), cell(m.device_hours, hours),
+                      cell(m.flops_per_s, lambda x: f"{x / 1e12:.3g}"),
+                      cell(m.flops_per_s if peak else None, lambda x: f"{100 * x / peak:.1f}%")])
+    keys = ("train_tokens", "gen_tokens", "flops", "wall_s")
+    sums = {k: [getattr(m, k) for m in rows if getattr(m, k) is not None] for k in keys}
+    total = {k: sum(v) if v else None for k, v in sums.items()}
+    table.append(["total", DASH, cell(total["train_tokens"], si), cell(total["gen_tokens"], si),
+                  cell(total["flops"], lambda x: f"{x:.3g}"), fmt_seconds(total["wall_s"]),
+                  cell(total["wall_s"], lambda x: hours(x / 3600)), DASH, DASH])
+    model = (f"model {si(shape.params)} parameters (N = {si(shape.matmul_params)} in matmuls, L = {shape.layers}, "
+             f"d = {shape.attn_width})" if shape else "model shape unknown (no checkpoint config.json): no FLOPs")
+    gpu = (f"utilisation against a {peak / 1e12:g} TFLOP/s peak" if peak
+           else "no utilisation: not a GPU of the budget's table")
+    note = (f"Measured from the run's files (octothinker.report.compute): {model}; FLOPs by the budget's formulas "
+            "(training 6N + 6Lds per token, decoding 2N + 2LdR; prompts not counted); wall time from pipeline.json; "
+            f"device-hours = wall time x 1 device (each stage runs in one process); {gpu}. "
+            "`octothinker run <recipe> --dry-run` prints the same table planned.")
+    head = ["stage", "status", "train tokens", "generated tokens", "FLOPs", "wall time", "device-hours", "TFLOP/s",
+            "utilisation"]
+    return [("h", 3, "Compute per stage"), ("p", note), ("table", head, table)]
+
+
 def _facts_blocks(data: RunData) -> list:
     f = data.facts
     if not f:
@@ -288,12 +324,7 @@ def _facts_blocks(data: RunData) -> list:
         if isinstance(f.get(group), dict):
             rows.extend([f"{group}.{k}", str(v)] for k, v in f[group].items())
     out = [("table", ["fact", "value"], rows)] if rows else []
-    if stages:
-        srows = []
-        for name, st in stages.items():
-            st = st if isinstance(st, dict) else {"wall_s": st}
-            srows.append([name, str(st.get("status", DASH)), fmt_seconds(num(st.get("wall_s")))])
-        out += [("h", 3, "Wall time per stage"), ("table", ["stage", "status", "wall time"], srows)]
+    out += compute_blocks(data)
     if isinstance(f.get("config"), dict):
         out.append(("pre", "resolved config", yaml.safe_dump(f["config"], sort_keys=False)))
     return out

@@ -1,6 +1,7 @@
-"""`octothinker rl <recipe> [overrides]` and `octothinker rl export-verl --out DIR` (no torch at import time).
+"""`octothinker rl <recipe>`, `rl export-verl --out DIR` and `rl import-verl <recipe> --run NAME --from DIR`.
 
-`export-verl` takes the place of the recipe argument, so both forms share one subcommand.
+`export-verl` / `import-verl` take the place of the recipe argument, so every form shares one
+subcommand (no torch at import time).
 """
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ import argparse
 import sys
 
 EXPORT = "export-verl"
+IMPORT = "import-verl"
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.recipe == EXPORT:
         return _export(args)
+    if args.recipe == IMPORT:
+        return _import(args)
     from ..cli import load_recipe_from_args
     from .trainer import run_rl
 
@@ -44,18 +48,42 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> int:
+    """Import a finished (or stopped) verl run into rl/<run>/ of the recipe's run directory."""
+    from ..config import load_recipe
+
+    words = list(args.overrides or [])
+    recipe_path = args.from_recipe or (words.pop(0) if words and "=" not in words[0] else None)
+    if not recipe_path or not args.run or not args.from_dir:
+        print("octothinker rl import-verl: usage: rl import-verl <recipe> --run NAME --from DIR [--metrics FILE]",
+              file=sys.stderr)
+        return 2
+    recipe = load_recipe(recipe_path, words)
+    runs = recipe.rl.runs() or {"base": ("base", recipe.rl)}
+    if args.run not in runs:
+        raise ValueError(f"--run: {args.run!r} is not an RL run of {recipe_path} ({', '.join(runs)})")
+    from .verl_engine import import_run
+
+    target, cfg = runs[args.run]
+    out = import_run(recipe, args.run, target, cfg, args.from_dir, args.metrics)
+    print(f"import-verl: wrote {out}")
+    return 0
+
+
 def register(sub) -> None:
     from ..cli import add_recipe_args
 
     p = sub.add_parser(
         "rl",
-        help="R1-Zero RL (GRPO) from mid-trained checkpoints; `rl export-verl` writes a verl job",
+        help="R1-Zero RL (GRPO) from mid-trained checkpoints; `rl export-verl` / `rl import-verl` for verl jobs",
         description=(
             "Run GRPO-family RL with verifiable rewards on each rl.init_from target (mid-training stage "
             "names, checkpoint directories, or 'base'), writing runs/<run>/rl/<name>/ (step dirs, "
             "metrics.jsonl, rollouts/). `octothinker rl export-verl --out DIR [--prompts FILE] "
             "[--recipe FILE] [--model PATH]` writes verl parquet prompts, a compute_score reward module "
-            "and a verl config with the paper's RL settings instead."
+            "and a verl config with the paper's RL settings instead. `octothinker rl import-verl <recipe> "
+            "--run NAME --from DIR [--metrics FILE]` imports a verl run (its checkpoints and file-logger "
+            "metrics) into runs/<run>/rl/NAME/ as a native run lays it out (rl.engine: verl does this itself)."
         ),
     )
     add_recipe_args(p)
@@ -63,6 +91,12 @@ def register(sub) -> None:
     g = p.add_argument_group("export-verl")
     g.add_argument("--out", help="export-verl: output directory")
     g.add_argument("--prompts", help="export-verl: JSONL of {question, answer} (default: the toy RL prompts)")
-    g.add_argument("--recipe", dest="from_recipe", help="export-verl: recipe whose rl section sets template and lengths")
+    g.add_argument("--recipe", dest="from_recipe",
+                   help="export-verl: recipe whose rl section sets template and lengths; import-verl: the recipe")
     g.add_argument("--model", help="export-verl: model path written into the verl config")
+    g = p.add_argument_group("import-verl")
+    g.add_argument("--run", help="import-verl: the RL run name (rl/<run>/) to write")
+    g.add_argument("--from", dest="from_dir", metavar="DIR",
+                   help="import-verl: the verl job dir (rl/<run>/verl) or verl's trainer.default_local_dir")
+    g.add_argument("--metrics", metavar="FILE", help="import-verl: verl's file-logger JSONL (default: DIR/tracking.jsonl)")
     p.set_defaults(func=_run)

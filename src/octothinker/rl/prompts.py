@@ -15,7 +15,7 @@ from pathlib import Path
 from ..data.readers import PARQUET_SUFFIXES, BadRecordError, BadRecords, list_files, read_jsonl, read_parquet
 
 REQUIRED = ("question", "answer")
-SKIP_HINT = ""  # the data stage's hint names data.on_bad_record, which does not apply to RL prompts
+SKIP_HINT = " (set rl.on_bad_record=skip to skip and count such records)"  # the RL-side option, not data.on_bad_record
 
 
 def read_prompts(path: str | Path, on_bad_record: str = "error") -> tuple[list[dict], BadRecords]:

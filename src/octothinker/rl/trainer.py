@@ -407,6 +407,10 @@ def run_rl(recipe, names: list[str] | None = None) -> Path:
             raise ValueError(f"rl: unknown run(s) {', '.join(unknown)}; this recipe has {', '.join(runs)}")
         runs = select_runs(runs, names)
     rp = RunPaths(recipe.run_dir)
+    if any(cfg.engine == "verl" for _, cfg in runs.values()):  # verl trains these (rl/verl_engine.py); the rest below
+        from .verl_engine import run_verl_runs
+
+        runs = run_verl_runs(recipe, runs)
     device = _device(recipe.run.device)
     prompt_sets: dict = {}  # (prompt_set, prompts_path) -> RL prompts, and (benchmark, limit) -> records: loaded once per call
     for out_name, (target, cfg) in runs.items():

@@ -1,8 +1,11 @@
 """`octothinker rl export-verl`: the prompt set, reward function and GRPO config as a verl job.
 
-Writes `train.parquet` (verl's RLHF dataset schema), `octothinker_reward.py` (a shim exposing
-`compute_score` from our grader), `verl_grpo.yaml` (the paper's RL settings as a nested config)
-and `run_verl.sh` (the same settings as Hydra overrides of `verl.trainer.main_ppo`).
+Writes `train.parquet` (verl's RLHF dataset schema; `val.parquet` too when validation sets are
+given), `octothinker_reward.py` (a shim exposing `compute_score` from our grader), `verl_grpo.yaml`
+(the paper's RL settings as a nested config) and `run_verl.sh` (the same settings as Hydra overrides
+of `verl.trainer.main_ppo`). The script finds its own directory at run time, so paths inside the job
+directory stay valid when the directory is copied to a cluster. `rl.engine: verl` writes the same
+files through `write_job` (see `verl_engine.py`).
 """
 from __future__ import annotations
 
@@ -25,8 +28,11 @@ __all__ = ["compute_score"]
 '''
 
 
-def verl_rows(records: list[dict], template: str, data_source: str, answer_kind: str = "math") -> list[dict]:
-    """verl dataset rows: data_source, prompt (chat list), ability, reward_model {style, ground_truth}, extra_info."""
+def verl_rows(records: list[dict], template: str, data_source: str, answer_kind: str = "math",
+              split: str = "train") -> list[dict]:
+    """verl dataset rows: data_source, prompt (chat list), ability, reward_model {style, ground_truth}, extra_info.
+
+    A record's own `kind` (benchmark records carry one) picks the grader kind over `answer_kind`."""
     rows = []
     for i, rec in enumerate(records):
         rows.append({
@@ -34,8 +40,8 @@ def verl_rows(records: list[dict], template: str, data_source: str, answer_kind:
             "prompt": [{"role": "user", "content": render(template, rec["question"])}],
             "ability": "math",
             "reward_model": {"style": "rule", "ground_truth": str(rec["answer"])},
-            "extra_info": {"split": "train", "index": i, "id": str(rec.get("id", i)), "question": rec["question"],
-                           "template": template, "answer_kind": answer_kind},
+            "extra_info": {"split": split, "index": i, "id": str(rec.get("id", i)), "question": rec["question"],
+                           "template": template, "answer_kind": str(rec.get("kind") or answer_kind)},
         })
     return rows
 
@@ -115,15 +121,103 @@ def _hydra_value(v) -> str:
     return str(v)
 
 
-def export_verl(out: str | Path, prompts_path: str | None = None, recipe=None, model_path: str | None = None) -> Path:
-    """Write the verl job files into `out` and return it."""
+def deep_update(base: dict, updates: dict) -> dict:
+    """A copy of nested `base` with nested `updates` written over it (dicts merge, other values replace)."""
+    out = dict(base)
+    for k, v in updates.items():
+        out[k] = deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def merge_overrides(args: list[str], extra: list[str]) -> list[str]:
+    """`key=value` overrides with `extra` ones replacing those of the same key in place, new keys appended
+    (so no key is given twice on the command line); `+key=` / `~key` forms are appended as they are."""
+    out = list(args)
+    index = {a.split("=", 1)[0]: i for i, a in enumerate(out)}
+    for e in extra:
+        key = e.split("=", 1)[0]
+        if "=" in e and key in index:
+            out[index[key]] = e
+        else:
+            index[key] = len(out)
+            out.append(e)
+    return out
+
+
+def overrides(cfg: dict) -> list[str]:
+    """The config as Hydra `key=value` override strings, in the config's order."""
+    return [f"{k}={_hydra_value(v)}" for k, v in flatten(cfg)]
+
+
+def _shell_arg(arg: str, job: Path) -> str:
+    """One override as a shell word; a value inside the job directory is written relative to `$JOB`."""
+    key, _, value = arg.partition("=")
+    root = str(job)
+    if value == root or value.startswith(root + "/"):
+        return shlex.quote(key + "=") + '"$JOB"' + (shlex.quote(value[len(root):]) if value != root else "")
+    return shlex.quote(arg)
+
+
+def write_script(out: Path, args: list[str], file_logger: str | None = None) -> Path:
+    """`run_verl.sh`: `$PYTHON -m verl.trainer.main_ppo` with `args` then the caller's own overrides.
+
+    With `file_logger` (a file name in the job dir) it sets verl's `VERL_FILE_LOGGER_PATH` unless the
+    caller did, and first renames a non-empty log to `<name>.<n>.jsonl` (verl's file logger truncates
+    its file when it starts, so a resumed run would otherwise lose the rows of the attempt before)."""
+    lines = ["#!/usr/bin/env bash",
+             "# R1-Zero GRPO with verl, written by octothinker; extra Hydra overrides pass through (\"$@\").",
+             "# Paths inside this directory are relative to it: the directory can be copied to another machine.",
+             "set -euo pipefail",
+             'JOB="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"']
+    if file_logger:
+        lines += [f'export VERL_FILE_LOGGER_PATH="${{VERL_FILE_LOGGER_PATH:-$JOB/{file_logger}}}"',
+                  'if [ -s "$VERL_FILE_LOGGER_PATH" ]; then',
+                  '  n=1; while [ -e "${VERL_FILE_LOGGER_PATH%.jsonl}.$n.jsonl" ]; do n=$((n + 1)); done',
+                  '  mv "$VERL_FILE_LOGGER_PATH" "${VERL_FILE_LOGGER_PATH%.jsonl}.$n.jsonl"',
+                  "fi"]
+    body = " \\\n  ".join(_shell_arg(a, out) for a in args)
+    lines.append(f'"${{PYTHON:-python3}}" -m verl.trainer.main_ppo \\\n  {body} \\\n  "$@"')
+    path = out / "run_verl.sh"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    path.chmod(0o755)
+    return path
+
+
+def _parquet(path: Path, rows: list[dict]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from .trainer import load_prompts
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pylist(rows), sink)
+    atomic_write_bytes(path, sink.getvalue().to_pybytes())
 
+
+def write_job(out: str | Path, cfg: dict, rows: list[dict], val_rows: list[dict] | None = None,
+              extra: list[str] | None = None, file_logger: str | None = None) -> Path:
+    """Write a verl job into `out`: parquet files, reward shim, `verl_grpo.yaml` and `run_verl.sh`.
+
+    The data and reward paths of `cfg` are set here (validation reads `val.parquet` when `val_rows`
+    are given, else the training file); `extra` Hydra overrides replace or follow the generated ones."""
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    _parquet(out / "train.parquet", rows)
+    if val_rows:
+        _parquet(out / "val.parquet", val_rows)
+    atomic_write_text(out / "octothinker_reward.py", REWARD_SHIM)
+    cfg = deep_update(cfg, {"data": {"train_files": str(out / "train.parquet"),
+                                     "val_files": str(out / ("val.parquet" if val_rows else "train.parquet"))},
+                            "custom_reward_function": {"path": str(out / "octothinker_reward.py")}})
+    header = ("# verl GRPO config written by octothinker (its R1-Zero settings); run_verl.sh passes it as overrides.\n"
+              + (f"# extra overrides, applied after these: {' '.join(extra)}\n" if extra else ""))
+    atomic_write_text(out / "verl_grpo.yaml", header + yaml.safe_dump(cfg, sort_keys=False))
+    write_script(out, merge_overrides(overrides(cfg), list(extra or [])), file_logger)
+    return out
+
+
+def export_verl(out: str | Path, prompts_path: str | None = None, recipe=None, model_path: str | None = None) -> Path:
+    """Write the verl job files into `out` and return it."""
+    from .trainer import load_prompts
+
     template = recipe.rl.template if recipe is not None else "simple"
     kind = recipe.rl.answer_kind if recipe is not None else "math"
     if prompts_path:
@@ -133,19 +227,6 @@ def export_verl(out: str | Path, prompts_path: str | None = None, recipe=None, m
         from ..toyworld import rl_prompts
 
         records, source = rl_prompts(recipe.toyworld if recipe is not None else ToyWorldConfig()), "octothinker/toy_rl"
-    rows = verl_rows(records, template, source, kind)
-    sink = pa.BufferOutputStream()
-    pq.write_table(pa.Table.from_pylist(rows), sink)
-    atomic_write_bytes(out / "train.parquet", sink.getvalue().to_pybytes())
-    atomic_write_text(out / "octothinker_reward.py", REWARD_SHIM)
     max_resp = recipe.rl.max_response_tokens if recipe is not None and recipe.rl.max_response_tokens > 4096 else 4096
-    cfg = verl_config(str(out / "train.parquet"), str(out / "octothinker_reward.py"),
-                      model_path or "meta-llama/Llama-3.2-3B", max_response=max_resp)
-    header = ("# verl GRPO config written by `octothinker rl export-verl` (OctoThinker's R1-Zero settings).\n"
-              "# Newer verl releases read the reward function from reward.custom_reward_function.\n")
-    atomic_write_text(out / "verl_grpo.yaml", header + yaml.safe_dump(cfg, sort_keys=False))
-    args = " \\\n  ".join(shlex.quote(f"{k}={_hydra_value(v)}") for k, v in flatten(cfg))
-    atomic_write_text(out / "run_verl.sh", "#!/usr/bin/env bash\n# R1-Zero GRPO with verl; extra overrides pass through.\n"
-                      f"set -euo pipefail\npython3 -m verl.trainer.main_ppo \\\n  {args} \\\n  \"$@\"\n")
-    (out / "run_verl.sh").chmod(0o755)
-    return out
+    cfg = verl_config("train.parquet", "octothinker_reward.py", model_path or "meta-llama/Llama-3.2-3B", max_response=max_resp)
+    return write_job(out, cfg, verl_rows(records, template, source, kind))

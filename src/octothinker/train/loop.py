@@ -137,7 +137,8 @@ def save(model, optimizer, spec: LoopSpec, dist: Dist, step: int, position: int,
                    "total_steps": spec.total_steps, "config_hash": spec.config_hash, "world_size": dist.world, **spec.summary}
         state = {"step": step, "data_position": position, "optimizer": osd, "rng": rng_state(), "config_hash": spec.config_hash}
         cfg = getattr(model, "config")
-        path = ckpt.save_checkpoint(spec.stage_dir, step, msd, cfg, tokenizer_dir, state, summary)
+        path = ckpt.save_checkpoint(spec.stage_dir, step, msd, cfg, tokenizer_dir, state, summary,
+                                    generation_config=getattr(model, "generation_config", None))
     dist.barrier()
     return path
 
