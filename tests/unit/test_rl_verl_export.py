@@ -77,3 +77,39 @@ def test_merge_overrides(args, extra, expected):
 
 def test_deep_update():
     assert deep_update({"a": {"b": 1, "c": 2}, "d": 3}, {"a": {"c": 5}, "e": {"f": 6}}) == {"a": {"b": 1, "c": 5}, "d": 3, "e": {"f": 6}}
+
+
+@pytest.mark.parametrize("steps,default,schedule,want", [
+    (5, 64, {}, [(5, 64)]),
+    (300, 4096, {0: 2048, 100: 4096, 200: 8192}, [(100, 2048), (200, 4096), (300, 8192)]),
+    (6, 64, {2: 128, 4: 128}, [(2, 64), (6, 128)]),
+    (3, 64, {5: 128}, [(3, 64)]),
+])
+def test_length_segments(steps, default, schedule, want):
+    from octothinker.rl.verl_engine import length_segments
+
+    assert length_segments(steps, default, schedule) == want
+
+
+def test_length_schedule_becomes_one_verl_launch_per_segment(tmp_path):
+    import subprocess
+
+    from octothinker.rl.verl_export import write_script
+
+    args = ["data.max_response_length=8192", "trainer.total_training_steps=300", "actor_rollout_ref.rollout.n=16"]
+    path = write_script(tmp_path, args, "tracking.jsonl", segments=[(100, 2048), (200, 4096), (300, 8192)])
+    text = path.read_text()
+    assert subprocess.run(["bash", "-n", str(path)]).returncode == 0
+    calls = [x for x in text.splitlines() if x.startswith("segment ")]
+    assert calls == [f"segment data.max_response_length={n} trainer.total_training_steps={e} trainer.resume_mode=auto \"$@\""
+                     for e, n in ((100, 2048), (200, 4096), (300, 8192))]
+    assert "data.max_response_length=8192 \\" not in text and "actor_rollout_ref.rollout.n=16" in text
+    assert text.count("main_ppo") == 1 and text.index("VERL_FILE_LOGGER_PATH") < text.index("segment() {")
+    # a stand-in python records each launch's arguments: three launches, each with its own length
+    fake = tmp_path / "fakepy"
+    fake.write_text('#!/usr/bin/env bash\necho "$@" >> "$(dirname "$0")/launches.txt"\n')
+    fake.chmod(0o755)
+    assert subprocess.run(["bash", str(path)], env={"PYTHON": str(fake), "PATH": "/usr/bin:/bin"}).returncode == 0
+    launches = (tmp_path / "launches.txt").read_text().splitlines()
+    assert len(launches) == 3 and all("data.max_response_length=" in x for x in launches)
+    assert launches[1].endswith("data.max_response_length=4096 trainer.total_training_steps=200 trainer.resume_mode=auto")

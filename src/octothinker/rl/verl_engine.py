@@ -25,7 +25,7 @@ JOB_DIR = "verl"
 FILE_LOGGER = "tracking.jsonl"
 LOSS_AGG = {"token_mean": "token-mean", "seq_mean": "seq-mean-token-mean", "dr_grpo": "seq-mean-token-sum-norm"}
 # settings verl is not given, with the value that means "off" (rl_settings maps the others)
-UNMAPPED = (("length_schedule", {}), ("truncation", "none"), ("format_reward", 0.0), ("reward_control", "none"),
+UNMAPPED = (("truncation", "none"), ("format_reward", 0.0), ("reward_control", "none"),
             ("filter_zero_variance", False), ("require_valid_chain", False), ("validate_samples", 0),
             ("validate_rl_prompts", 0), ("validate_max_tokens", 0), ("micro_batch_size", 0))
 
@@ -67,6 +67,21 @@ def rl_settings(cfg, n_prompts: int, seed: int) -> dict:
                     "save_freq": cfg.save_every or cfg.steps, "test_freq": cfg.validate_every if validate else -1,
                     "val_before_train": validate},
     }
+
+
+def length_segments(steps: int, default: int, schedule: dict[int, int] | None) -> list[tuple[int, int]]:
+    """`[(last step, max response length)]` of consecutive runs at one length: a `length_schedule` becomes one verl
+    launch per segment, each resuming the last one's checkpoint (verl saves at its final step) at a new length."""
+    from .rollout import max_tokens_at
+
+    out: list[tuple[int, int]] = []
+    for step in range(steps):
+        length = max_tokens_at(step, default, schedule)
+        if out and out[-1][1] == length:
+            out[-1] = (step + 1, length)
+        else:
+            out.append((step + 1, length))
+    return out
 
 
 def unmapped(cfg) -> list[str]:
@@ -133,9 +148,12 @@ def write_run_job(recipe, name: str, target: str, cfg) -> Path:
                "nnodes": launch.nnodes, "n_gpus_per_node": launch.gpus_per_node}
     if cfg.rollout_samples > 0:
         trainer["rollout_data_dir"] = str(out / "rollouts")
+    segments = length_segments(cfg.steps, cfg.max_response_tokens, cfg.length_schedule)
     settings = deep_update(rl_settings(cfg, len(records), recipe.run.seed), {"trainer": trainer})
+    settings["data"]["max_response_length"] = max(length for _, length in segments)
     rows = verl_rows(records, cfg.template, source, cfg.answer_kind)
-    return write_job(out, deep_update(base, settings), rows, _val_rows(recipe, cfg), list(launch.overrides), FILE_LOGGER)
+    return write_job(out, deep_update(base, settings), rows, _val_rows(recipe, cfg), list(launch.overrides), FILE_LOGGER,
+                     segments=segments if len(segments) > 1 else None)
 
 
 def launch(job: Path, log: Path) -> int:

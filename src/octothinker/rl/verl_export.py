@@ -158,12 +158,18 @@ def _shell_arg(arg: str, job: Path) -> str:
     return shlex.quote(arg)
 
 
-def write_script(out: Path, args: list[str], file_logger: str | None = None) -> Path:
+SEGMENT_KEYS = ("data.max_response_length", "trainer.total_training_steps", "trainer.resume_mode")
+
+
+def write_script(out: Path, args: list[str], file_logger: str | None = None,
+                 segments: list[tuple[int, int]] | None = None) -> Path:
     """`run_verl.sh`: `$PYTHON -m verl.trainer.main_ppo` with `args` then the caller's own overrides.
 
     With `file_logger` (a file name in the job dir) it sets verl's `VERL_FILE_LOGGER_PATH` unless the
     caller did, and first renames a non-empty log to `<name>.<n>.jsonl` (verl's file logger truncates
-    its file when it starts, so a resumed run would otherwise lose the rows of the attempt before)."""
+    its file when it starts, so a resumed run would otherwise lose the rows of the attempt before).
+    With `segments` `[(last step, max length)]` (a length schedule) it launches verl once per segment, each
+    with `trainer.resume_mode=auto` continuing from the checkpoint the segment before saved at its last step."""
     lines = ["#!/usr/bin/env bash",
              "# R1-Zero GRPO with verl, written by octothinker; extra Hydra overrides pass through (\"$@\").",
              "# Paths inside this directory are relative to it: the directory can be copied to another machine.",
@@ -175,8 +181,20 @@ def write_script(out: Path, args: list[str], file_logger: str | None = None) -> 
                   '  n=1; while [ -e "${VERL_FILE_LOGGER_PATH%.jsonl}.$n.jsonl" ]; do n=$((n + 1)); done',
                   '  mv "$VERL_FILE_LOGGER_PATH" "${VERL_FILE_LOGGER_PATH%.jsonl}.$n.jsonl"',
                   "fi"]
+    if segments:
+        args = [a for a in args if a.partition("=")[0].lstrip("+") not in SEGMENT_KEYS]
     body = " \\\n  ".join(_shell_arg(a, out) for a in args)
-    lines.append(f'"${{PYTHON:-python3}}" -m verl.trainer.main_ppo \\\n  {body} \\\n  "$@"')
+    if not segments:
+        lines.append(f'"${{PYTHON:-python3}}" -m verl.trainer.main_ppo \\\n  {body} \\\n  "$@"')
+    else:
+        rotate = lines[-4:] if file_logger else []
+        del lines[len(lines) - len(rotate):]
+        lines += ["segment() {", *("  " + x for x in rotate),
+                  f'  "${{PYTHON:-python3}}" -m verl.trainer.main_ppo \\\n    {body.replace(chr(10), chr(10) + "  ")} \\\n    "$@"',
+                  "}"]
+        for end, length in segments:
+            lines.append(f"segment data.max_response_length={length} trainer.total_training_steps={end} "
+                         f'trainer.resume_mode=auto "$@"')
     path = out / "run_verl.sh"
     atomic_write_text(path, "\n".join(lines) + "\n")
     path.chmod(0o755)
@@ -193,7 +211,8 @@ def _parquet(path: Path, rows: list[dict]) -> None:
 
 
 def write_job(out: str | Path, cfg: dict, rows: list[dict], val_rows: list[dict] | None = None,
-              extra: list[str] | None = None, file_logger: str | None = None) -> Path:
+              extra: list[str] | None = None, file_logger: str | None = None,
+              segments: list[tuple[int, int]] | None = None) -> Path:
     """Write a verl job into `out`: parquet files, reward shim, `verl_grpo.yaml` and `run_verl.sh`.
 
     The data and reward paths of `cfg` are set here (validation reads `val.parquet` when `val_rows`
@@ -210,7 +229,7 @@ def write_job(out: str | Path, cfg: dict, rows: list[dict], val_rows: list[dict]
     header = ("# verl GRPO config written by octothinker (its R1-Zero settings); run_verl.sh passes it as overrides.\n"
               + (f"# extra overrides, applied after these: {' '.join(extra)}\n" if extra else ""))
     atomic_write_text(out / "verl_grpo.yaml", header + yaml.safe_dump(cfg, sort_keys=False))
-    write_script(out, merge_overrides(overrides(cfg), list(extra or [])), file_logger)
+    write_script(out, merge_overrides(overrides(cfg), list(extra or [])), file_logger, segments)
     return out
 
 
