@@ -1,9 +1,10 @@
 """Run independent pipeline stages side by side in worker processes, the CPU threads split between them.
 
 Two processes with 2 threads each on 2 cores ran ~30x slower than one (OpenMP oversubscription), so the
-scheduler never hands out more threads than the machine has: a stage that is the only one able to start
-gets every free thread, otherwise the free threads are shared equally; among the stages ready to start,
-the one heading the longest remaining chain of estimated work goes first. Each worker prints its lines
+scheduler never hands out more threads than the machine has: a stage gets every free thread when it is
+the only one able to start or when all the work that could run beside it is smaller than its own (a
+long stage the rest waits for, such as the stable stage), otherwise the free threads are shared
+equally; among the stages ready to start, the one heading the longest remaining chain goes first. Each worker prints its lines
 prefixed with its stage id; `pipeline.json` is written by the parent only.
 """
 from __future__ import annotations
@@ -53,6 +54,36 @@ def critical_path(stages: Sequence, weight: Callable[[object], float]) -> dict[s
 def share_threads(free: int, slots: int) -> int:
     """Threads for the next stage to start: all that are free when it is the only one, else an equal share."""
     return max(1, free // max(1, slots))
+
+
+def descendants(stages: Sequence) -> dict[str, set[str]]:
+    """For each stage id, the ids of the selected stages that depend on it, directly or not."""
+    children: dict[str, list[str]] = {s.id: [] for s in stages}
+    for s in stages:
+        for d in s.deps:
+            if d in children:
+                children[d].append(s.id)
+    memo: dict[str, set[str]] = {}
+
+    def below(sid: str) -> set[str]:
+        if sid not in memo:
+            memo[sid] = set()
+            for c in children[sid]:
+                memo[sid] |= {c} | below(c)
+        return memo[sid]
+
+    return {s.id: below(s.id) for s in stages}
+
+
+TWO_THREAD_GAIN = 1.34  # one toy stage on 2 threads vs 1 on this 2-core CPU (docs: 4.7 vs 3.5 steps/s)
+
+
+def runs_alone(stage, pending: Sequence, below: set[str], gain: float = TWO_THREAD_GAIN) -> bool:
+    """Whether `stage` should take every free thread: the other work that could run beside it (pending stages
+    that do not wait for it) is so small that running it alone, faster, and the rest after it beats running
+    them side by side: (own + beside) / gain < own, i.e. beside < own * (gain - 1)."""
+    beside = sum(float(t.estimate_s) for t in pending if t.id != stage.id and t.id not in below)
+    return beside < float(stage.estimate_s) * (gain - 1)
 
 
 class _Prefixed(io.TextIOBase):
@@ -129,6 +160,7 @@ def run_parallel(recipe, stages: Sequence, jobs: int, run_stage: Callable, on_st
     done: set[str] = set()
     running: dict[str, _Running] = {}
     by_id = {s.id: s for s in stages}
+    below = descendants(stages)
     failure: Failure | None = None
     try:
         while pending or running:
@@ -136,7 +168,8 @@ def run_parallel(recipe, stages: Sequence, jobs: int, run_stage: Callable, on_st
             free = cores - sum(r.threads for r in running.values())
             while ready and len(running) < jobs and free >= 1:
                 s = ready.pop(0)
-                threads = share_threads(free, min(jobs - len(running), len(ready) + 1))
+                alone = runs_alone(s, pending, below[s.id])
+                threads = free if alone else share_threads(free, min(jobs - len(running), len(ready) + 1))
                 on_start(s, threads)
                 proc = ctx.Process(target=_worker, args=(run_stage, recipe, s, threads, results), name=s.id)
                 proc.start()

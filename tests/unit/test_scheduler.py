@@ -102,8 +102,32 @@ def test_a_lone_ready_stage_gets_every_core(tmp_path):
 
 
 def test_failure_stops_new_work_but_lets_running_stages_finish(tmp_path):
-    stages = [FakeStage("bad", [], 5), FakeStage("after_bad", ["bad"], 5), FakeStage("other", [], 1)]
+    stages = [FakeStage("bad", [], 5), FakeStage("after_bad", ["bad"], 5), FakeStage("other", [], 6)]
     events, _, failure = _run(tmp_path, stages, jobs=2, cores=2, fail={"bad"})
     assert failure is not None and failure.stage_id == "bad" and "boom in bad" in failure.error
     assert "after_bad" not in {e[1] for e in events if e[0] == "start"}
     assert ("done", "other") in events
+
+
+def test_a_long_stage_with_little_beside_it_takes_every_core(tmp_path):
+    # stable (100) is ready with two small independent stages (5 + 5 < 100 x 0.34): it runs alone on both cores
+    stages = [FakeStage("stable", [], 100), FakeStage("small_a", [], 5), FakeStage("small_b", [], 5),
+              FakeStage("after", ["stable"], 50)]
+    events, _, _ = _run(tmp_path, stages, jobs=2, cores=2)
+    starts = [(e[1], e[2]) for e in events if e[0] == "start"]
+    assert starts[0] == ("stable", 2)
+    # two branches of similar size share the cores
+    stages = [FakeStage("short", [], 10), FakeStage("long", [], 8)]
+    events, _, _ = _run(tmp_path / "b", stages, jobs=2, cores=2)
+    assert [e[2] for e in events if e[0] == "start"] == [1, 1]
+
+
+def test_descendants_and_runs_alone():
+    from octothinker.scheduler import descendants, runs_alone
+
+    a, b, c, d = FakeStage("a", [], 10), FakeStage("b", ["a"], 50), FakeStage("c", ["b"], 1), FakeStage("d", [], 9)
+    below = descendants([a, b, c, d])
+    assert below == {"a": {"b", "c"}, "b": {"c"}, "c": set(), "d": set()}
+    assert runs_alone(a, [a, b, c, d], below["a"], gain=2.0)  # beside it only d (9 < 10 x 1)
+    assert not runs_alone(a, [a, b, c, d], below["a"], gain=1.34)  # 9 > 10 x 0.34
+    assert not runs_alone(d, [a, b, c, d], below["d"], gain=2.0)  # beside it a, b, c (61 > 9)

@@ -241,6 +241,12 @@ def export_verl(out: str | Path, prompts_path: str | None = None, recipe=None, m
     kind = recipe.rl.answer_kind if recipe is not None else "math"
     if prompts_path:
         records, source = load_prompts(prompts_path), f"octothinker/{Path(prompts_path).stem}"
+    elif recipe is not None and recipe.rl.prompt_set:
+        from .prompt_sets import load_prompt_set
+
+        records = load_prompt_set(recipe.rl, recipe.toyworld, recipe.eval.benchmark_dir,
+                                  recipe.data.decontamination.ngram).prompts
+        source = f"octothinker/{recipe.rl.prompt_set}"
     else:
         from ..config import ToyWorldConfig
         from ..toyworld import rl_prompts
