@@ -21,7 +21,7 @@ from .configio import to_dict
 from .paths import RunPaths, atomic_write_text
 from .pipeline_book import Book, StageFailed, fmt_s
 
-KINDS = ("data", "midtrain", "rl", "eval", "report")
+KINDS = ("data", "midtrain", "rlval", "rl", "eval", "report")
 
 
 @dataclass
@@ -62,7 +62,7 @@ def _train_tokens_per_s(recipe: Recipe) -> float:
 #      recipe's tiny model, ~1-2 s, once per process),
 #   3. fixed throughputs measured once on a 2-core CPU (pretrained models, or no torch).
 
-PROBED_KINDS = ("midtrain", "rl", "eval")
+PROBED_KINDS = ("midtrain", "rlval", "rl", "eval")
 FIXED_BASIS = "fixed rates of a 2-core CPU"
 LAST_RUN_BASIS = "the last run's stage times"
 
@@ -253,11 +253,18 @@ def plan(recipe: Recipe) -> list[Stage]:
         stages.append(Stage("midtrain", name, deps, cfg, output=paths.midtrain(name), work={"train_tokens": tokens}))
     rl = recipe.rl
     rl_runs = rl.runs()
+    shared = shared_validation(rl_runs)
+    for name, members in shared.items():
+        src, run_cfg = rl_runs[name]
+        deps = [f"midtrain:{src}"] if src in recipe.midtrain.stages else []
+        cfg = {"rl": to_dict(run_cfg), "source": src, "seed": recipe.run.seed, "runs": members}
+        stages.append(Stage("rlval", name, deps, cfg, output=paths.rl(VALIDATION_CACHE), work=_validation_work(run_cfg)))
     for name, (src, run_cfg) in rl_runs.items():
         deps = [f"midtrain:{src}"] if src in recipe.midtrain.stages else []
         cfg = {"rl": to_dict(run_cfg), "source": src, "seed": recipe.run.seed}
         if (run_cfg.prompt_set or run_cfg.prompts_path) and run_cfg.decontaminate:  # what decontamination reads
             cfg["decontam"] = {"benchmark_dir": recipe.eval.benchmark_dir, "ngram": recipe.data.decontamination.ngram}
+        deps += [f"rlval:{first}" for first, members in shared.items() if name in members]
         stages.append(Stage("rl", name, deps, cfg, output=paths.rl(name), work=_rl_work(run_cfg)))
     ev = recipe.eval
     eval_models = ev.models or list(dict.fromkeys([*(src for src, _ in rl_runs.values()), *(f"rl-{n}" for n in rl_runs)]))
@@ -292,6 +299,38 @@ def _rl_work(cfg) -> dict:
     steps_decoded = sum(lengths)
     return {"decode_calls": steps_decoded, "decode_tokens": rows * steps_decoded,
             "train_tokens": rows * steps_decoded * max(cfg.ppo_epochs, 1)}
+
+
+VALIDATION_CACHE = ".validation_cache"
+VALIDATION_KEYS = ("template", "validate_every", "validate_limit", "validate_samples", "validate_temperature",
+                   "validate_rl_prompts", "validate_benchmarks", "answer_kind", "reward_timeout", "prompt_set",
+                   "prompts_path", "decontaminate", "on_bad_record", "engine")
+
+
+def shared_validation(rl_runs: dict) -> dict[str, list[str]]:
+    """RL runs whose step-0 validation is the same computation (same init model, validation settings, budget and
+    trained-on prompt count), grouped under their first run's name; only groups of two or more (a control arm
+    beside its treatment). The pipeline computes each group's step-0 point once, as stage `rlval:<first>`."""
+    from .rl.validation import validation_budget
+
+    groups: dict[str, list[str]] = {}
+    for name, (src, cfg) in rl_runs.items():
+        if not cfg.validate_every or cfg.engine != "native":
+            continue
+        key = json.dumps([src, {k: getattr(cfg, k) for k in VALIDATION_KEYS}, validation_budget(cfg),
+                          cfg.steps * cfg.prompts_per_step], sort_keys=True, default=str)
+        groups.setdefault(key, []).append(name)
+    return {members[0]: members for members in groups.values() if len(members) > 1}
+
+
+def _validation_work(cfg) -> dict:
+    """The step-0 validation: greedy plus `validate_samples` responses per problem, up to the validation budget."""
+    from .rl.validation import validation_budget
+
+    n_sets = max(len(cfg.validate_benchmarks), 1)
+    problems = n_sets * (cfg.validate_limit or 200) + 2 * cfg.validate_rl_prompts
+    budget = validation_budget(cfg)
+    return {"decode_calls": 2 * n_sets * budget, "decode_tokens": problems * (1 + cfg.validate_samples) * budget}
 
 
 def _eval_work(ev) -> dict:
@@ -371,6 +410,10 @@ def _runner(kind: str) -> Callable:
         from .rl.trainer import run_rl
 
         return lambda r, s: run_rl(r, names=[s.name])
+    if kind == "rlval":
+        from .rl.trainer import run_rl
+
+        return lambda r, s: run_rl(r, names=[s.name], step0_only=True)
     if kind == "eval":
         from .eval.runner import run_eval
 

@@ -111,27 +111,79 @@ class _Prefixed(io.TextIOBase):
         return False
 
 
-def _worker(run_stage: Callable, recipe, stage, threads: int, results) -> None:
-    """Entry point of a worker process (spawned, so torch is not loaded yet): pin the thread count, run, report."""
+def _set_threads(threads: int) -> None:
+    """This process's thread count: the env vars (read by torch on first import, and by child processes) and,
+    once torch is loaded, its OpenMP pool."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
-    sys.stdout = _Prefixed(sys.__stdout__, f"[{stage.id}] ")
-    sys.stderr = _Prefixed(sys.__stderr__, f"[{stage.id}] ")
-    try:  # torch reads OMP_NUM_THREADS when it is first imported, which in a fresh worker is below
-        run_stage(recipe, stage)
-    except BaseException as exc:  # reported to the parent, which records and re-raises it
-        results.put((stage.id, f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=-3)))
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+
+
+def _worker(run_stage: Callable, recipe, tasks, results) -> None:
+    """A worker process (spawned: torch is imported once, by its first stage, and reused by the next ones):
+    take `(stage, threads)` tasks until `None`, pin the thread count, run the stage, report its outcome."""
+    import gc
+
+    while True:
+        task = tasks.get()
+        if task is None:
+            return
+        stage, threads = task
+        _set_threads(threads)
+        sys.stdout = _Prefixed(sys.__stdout__, f"[{stage.id}] ")
+        sys.stderr = _Prefixed(sys.__stderr__, f"[{stage.id}] ")
+        err, trace = None, ""
+        try:
+            run_stage(recipe, stage)
+        except BaseException as exc:  # reported to the parent, which records and re-raises it
+            err, trace = f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=-3)
         sys.stdout.flush()
         sys.stderr.flush()
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    results.put((stage.id, None, ""))
+        gc.collect()
+        results.put((stage.id, err, trace))
+
+
+class _Pool:
+    """Up to `size` long-lived worker processes, each fed one stage at a time; a dead one is replaced."""
+
+    def __init__(self, ctx, size: int, run_stage: Callable, recipe, results) -> None:
+        self.ctx, self.size, self.run_stage, self.recipe, self.results = ctx, size, run_stage, recipe, results
+        self.idle: list[tuple] = []
+        self.all: list[tuple] = []
+
+    def submit(self, stage, threads: int) -> tuple:
+        while self.idle and not self.idle[-1][0].is_alive():
+            self.idle.pop()
+        if self.idle:
+            worker = self.idle.pop()
+        else:
+            tasks = self.ctx.Queue()
+            proc = self.ctx.Process(target=_worker, args=(self.run_stage, self.recipe, tasks, self.results),
+                                    name=f"octothinker-worker-{len(self.all)}", daemon=True)
+            proc.start()
+            worker = (proc, tasks)
+            self.all.append(worker)
+        worker[1].put((stage, threads))
+        return worker
+
+    def release(self, worker: tuple) -> None:
+        self.idle.append(worker)
+
+    def close(self, kill: bool = False) -> None:
+        for proc, tasks in self.all:
+            if kill:
+                proc.terminate()
+            elif proc.is_alive():
+                tasks.put(None)
+        for proc, _ in self.all:
+            proc.join(10)
 
 
 @dataclass
 class _Running:
-    proc: object
+    worker: tuple
     threads: int
     started: float = field(default_factory=time.time)
 
@@ -146,7 +198,8 @@ class Failure:
 
 def run_parallel(recipe, stages: Sequence, jobs: int, run_stage: Callable, on_start: Callable, on_done: Callable,
                  on_fail: Callable, cores: int | None = None, poll_s: float = 0.5) -> Failure | None:
-    """Run `stages` (dependencies outside the list count as met) with at most `jobs` at a time.
+    """Run `stages` (dependencies outside the list count as met) with at most `jobs` at a time, in at most
+    `jobs` worker processes that stay up between stages (importing torch and transformers costs seconds).
 
     `on_start(stage, threads)`, `on_done(stage, wall_s)` and `on_fail(stage, failure)` do the bookkeeping.
     After a failure no new stage starts; the running ones finish; the first failure is returned.
@@ -154,6 +207,7 @@ def run_parallel(recipe, stages: Sequence, jobs: int, run_stage: Callable, on_st
     cores = cores or cpu_budget()
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
+    pool = _Pool(ctx, jobs, run_stage, recipe, results)
     priority = critical_path(stages, lambda s: max(float(s.estimate_s), 1.0))
     pending = sorted(stages, key=lambda s: -priority[s.id])
     ids = {s.id for s in stages}
@@ -171,16 +225,14 @@ def run_parallel(recipe, stages: Sequence, jobs: int, run_stage: Callable, on_st
                 alone = runs_alone(s, pending, below[s.id])
                 threads = free if alone else share_threads(free, min(jobs - len(running), len(ready) + 1))
                 on_start(s, threads)
-                proc = ctx.Process(target=_worker, args=(run_stage, recipe, s, threads, results), name=s.id)
-                proc.start()
-                running[s.id] = _Running(proc, threads)
+                running[s.id] = _Running(pool.submit(s, threads), threads)
                 pending.remove(s)
                 free -= threads
             if not running:
                 break
             for sid, err, trace in _drain(results, poll_s):
                 r = running.pop(sid)
-                r.proc.join()
+                pool.release(r.worker)
                 wall = time.time() - r.started
                 if err is None:
                     done.add(sid)
@@ -190,18 +242,17 @@ def run_parallel(recipe, stages: Sequence, jobs: int, run_stage: Callable, on_st
                     on_fail(by_id[sid], f)
                     failure = failure or f
             for sid, r in list(running.items()):
-                if not r.proc.is_alive() and r.proc.exitcode not in (0, None):  # killed: it sent nothing
+                proc = r.worker[0]
+                if not proc.is_alive():  # killed (or out of memory): it sent nothing
                     running.pop(sid)
-                    f = Failure(sid, f"worker process died with exit code {r.proc.exitcode} (killed, or out of memory?)",
+                    f = Failure(sid, f"worker process died with exit code {proc.exitcode} (killed, or out of memory?)",
                                 "", time.time() - r.started)
                     on_fail(by_id[sid], f)
                     failure = failure or f
     except BaseException:
-        for r in running.values():
-            r.proc.terminate()
-        for r in running.values():
-            r.proc.join(10)
+        pool.close(kill=True)
         raise
+    pool.close()
     return failure
 
 

@@ -69,3 +69,19 @@ def test_run_with_jobs_runs_stages_side_by_side(tmp_path, capfd):
     assert capfd.readouterr().out.count("cached (same config), skipped") == 11
     assert main(["run", str(path), "--jobs", "0"]) == 1
     assert "--jobs: expected a positive number or 'auto', got '0'" in capfd.readouterr().err
+
+
+def test_control_arm_reuses_the_shared_step0_validation(tmp_path):
+    rl = dict(TINY["rl"], init_from=["short"], variants={"short-shuffled": {"init_from": "short", "reward_control": "shuffled"}})
+    recipe = dict(TINY, run=dict(TINY["run"], root=str(tmp_path / "runs")), rl=rl,
+                  eval=dict(TINY["eval"], models=["rl-short"]))
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    assert main(["run", str(path), "--only", "data,midtrain,rlval,rl"]) == 0
+    run = tmp_path / "runs" / "e2e"
+    assert len(list((run / "rl" / ".validation_cache").glob("*.json"))) == 1
+    first = [json.loads((run / "rl" / name / "metrics.jsonl").read_text().splitlines()[0])
+             for name in ("short", "short-shuffled")]
+    assert first[0] == first[1] and first[0]["step"] == 0 and "val/toy_gsm/accuracy" in first[0]
+    state = json.loads((run / "pipeline.json").read_text())
+    assert state["rlval:short"]["status"] == "done"

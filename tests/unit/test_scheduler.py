@@ -52,11 +52,13 @@ def fake_stage(recipe, stage):
             assert (root / f"{d}.json").exists(), f"{stage.id} started before {d} finished"
     if stage.id in recipe.get("fail", ()):
         raise RuntimeError(f"boom in {stage.id}")
+    if stage.id in recipe.get("die", ()):
+        os._exit(9)
     print(f"hello from {stage.id}")
-    (root / f"{stage.id}.json").write_text(json.dumps({"threads": os.environ["OMP_NUM_THREADS"]}))
+    (root / f"{stage.id}.json").write_text(json.dumps({"threads": os.environ["OMP_NUM_THREADS"], "pid": os.getpid()}))
 
 
-def _run(tmp_path, stages, jobs, cores, fail=()):
+def _run(tmp_path, stages, jobs, cores, fail=(), die=()):
     events, running, peak = [], set(), {"jobs": 0}
     threads_now = {}
 
@@ -75,7 +77,8 @@ def _run(tmp_path, stages, jobs, cores, fail=()):
         running.discard(s.id)
         events.append(("fail", s.id, f.error))
 
-    recipe = {"root": str(tmp_path), "ids": {s.id for s in stages}, "fail": set(fail)}
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    recipe = {"root": str(tmp_path), "ids": {s.id for s in stages}, "fail": set(fail), "die": set(die)}
     failure = run_parallel(recipe, stages, jobs, fake_stage, start, done, failed, cores=cores, poll_s=0.05)
     return events, peak["jobs"], failure
 
@@ -131,3 +134,18 @@ def test_descendants_and_runs_alone():
     assert runs_alone(a, [a, b, c, d], below["a"], gain=2.0)  # beside it only d (9 < 10 x 1)
     assert not runs_alone(a, [a, b, c, d], below["a"], gain=1.34)  # 9 > 10 x 0.34
     assert not runs_alone(d, [a, b, c, d], below["d"], gain=2.0)  # beside it a, b, c (61 > 9)
+
+
+def test_workers_are_reused_between_stages(tmp_path):
+    stages = [FakeStage(f"s{i}", [], 5) for i in range(6)]
+    _, _, failure = _run(tmp_path, stages, jobs=2, cores=2)
+    assert failure is None
+    pids = {json.loads((tmp_path / f"s{i}.json").read_text())["pid"] for i in range(6)}
+    assert 1 <= len(pids) <= 2
+
+
+def test_a_killed_worker_is_a_failure_naming_its_stage(tmp_path):
+    stages = [FakeStage("dies", [], 5), FakeStage("later", ["dies"], 1)]
+    events, _, failure = _run(tmp_path, stages, jobs=2, cores=2, die={"dies"})
+    assert failure.stage_id == "dies" and "worker process died with exit code 9" in failure.error
+    assert "later" not in {e[1] for e in events if e[0] == "start"}

@@ -394,8 +394,9 @@ def select_runs(runs: dict[str, tuple], names: list[str]) -> dict[str, tuple]:
     return {k: runs[k] for k in runs if k in out}
 
 
-def run_rl(recipe, names: list[str] | None = None) -> Path:
-    """RL every run of the recipe (init_from entries and variants), or those named by run name or init source."""
+def run_rl(recipe, names: list[str] | None = None, step0_only: bool = False) -> Path:
+    """RL every run of the recipe (init_from entries and variants), or those named by run name or init source.
+    `step0_only`: compute only the runs' step-0 validation into the shared cache (pipeline stage `rlval`)."""
     from ..paths import RunPaths
 
     runs = recipe.rl.runs() or {"base": ("base", recipe.rl)}
@@ -434,6 +435,10 @@ def run_rl(recipe, names: list[str] | None = None) -> Path:
         lineage = {"parent": str(parent) if parent else None, "init": target, "template": cfg.template}
         trainer = RLTrainer(cfg, model, tok, prompts, rp.rl(out_name), seed=recipe.run.seed, benchmarks=benchmarks,
                             lineage=lineage)
+        if step0_only:
+            if benchmarks and cfg.validate_every:
+                trainer.validate(0)
+            continue
         if cfg.backend == "vllm" or (cfg.backend == "auto" and device == "cuda" and _has_vllm()):
             from .rollout import VLLMBackend
 
