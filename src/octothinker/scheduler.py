@@ -126,6 +126,7 @@ def _worker(run_stage: Callable, recipe, tasks, results) -> None:
     take `(stage, threads)` tasks until `None`, pin the thread count, run the stage, report its outcome."""
     import gc
 
+    _exit_with_parent()
     while True:
         task = tasks.get()
         if task is None:
@@ -143,6 +144,22 @@ def _worker(run_stage: Callable, recipe, tasks, results) -> None:
         sys.stderr.flush()
         gc.collect()
         results.put((stage.id, err, trace))
+
+
+def _exit_with_parent(poll_s: float = 1.0) -> None:
+    """End this worker when the process that started it is gone (killed with SIGKILL/SIGTERM, which leaves its
+    daemon children running): a stage left running would hold a core and write into a run nobody watches."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_s)
+            if os.getppid() != parent:
+                os._exit(3)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 class _Pool:

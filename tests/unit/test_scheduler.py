@@ -149,3 +149,47 @@ def test_a_killed_worker_is_a_failure_naming_its_stage(tmp_path):
     events, _, failure = _run(tmp_path, stages, jobs=2, cores=2, die={"dies"})
     assert failure.stage_id == "dies" and "worker process died with exit code 9" in failure.error
     assert "later" not in {e[1] for e in events if e[0] == "start"}
+
+
+def test_workers_exit_when_their_parent_is_killed(tmp_path):
+    """A parent killed by a signal leaves its daemon workers behind; they must notice and exit."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_scheduler import FakeStage, sleepy_stage\n"
+        "from octothinker.scheduler import run_parallel\n"
+        "if __name__ == '__main__':\n"
+        f"    run_parallel({{'root': {str(tmp_path)!r}}}, [FakeStage('long', [], 1)], 1, sleepy_stage,\n"
+        "                 lambda s, n: None, lambda s, w: None, lambda s, f: None, cores=1)\n")
+    proc = subprocess.Popen([sys.executable, str(script)])
+    pid_file = tmp_path / "worker.pid"
+    for _ in range(600):
+        if pid_file.exists() and pid_file.read_text():
+            break
+        time.sleep(0.1)
+    worker = int(pid_file.read_text())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    for _ in range(100):  # the watchdog polls once a second
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(worker, signal.SIGKILL)
+        raise AssertionError("the worker outlived its killed parent")
+
+
+def sleepy_stage(recipe, stage):
+    """Worker body that records its pid, then runs far longer than the test waits."""
+    import time
+
+    (Path(recipe["root"]) / "worker.pid").write_text(str(os.getpid()))
+    time.sleep(120)
