@@ -198,12 +198,12 @@ def test_overrides_after_options_experiment(monkeypatch):
 
     seen = {}
 
-    def fake(recipe, seeds, scale, dry_run, analyze_only):
-        seen.update(recipe=recipe, seeds=seeds, dry_run=dry_run)
+    def fake(recipe, seeds, scale, dry_run, analyze_only, jobs):
+        seen.update(recipe=recipe, seeds=seeds, dry_run=dry_run, jobs=jobs)
 
     monkeypatch.setattr(runner, "run_experiment", fake)
-    assert main(["experiment", FINDINGS, "--seeds", "7", "toyworld.seed=5", "--dry-run", "run.name=x"]) == 0
-    assert seen["seeds"] == [7] and seen["dry_run"] is True
+    assert main(["experiment", FINDINGS, "--seeds", "7", "toyworld.seed=5", "--dry-run", "run.name=x", "--jobs", "2"]) == 0
+    assert seen["seeds"] == [7] and seen["dry_run"] is True and seen["jobs"] == 2
     assert seen["recipe"].toyworld.seed == 5 and seen["recipe"].run.name == "x"
 
 
