@@ -266,7 +266,8 @@ def plan(recipe: Recipe, probe: bool = True) -> list[Stage]:
         cfg = {"rl": to_dict(run_cfg), "source": src, "seed": recipe.run.seed}
         if (run_cfg.prompt_set or run_cfg.prompts_path) and run_cfg.decontaminate:  # what decontamination reads
             cfg["decontam"] = {"benchmark_dir": recipe.eval.benchmark_dir, "ngram": recipe.data.decontamination.ngram}
-        deps += [f"rlval:{first}" for first, members in shared.items() if name in members]
+        # the group's first run computes its own step-0 point (so it never waits); the others read rlval's
+        deps += [f"rlval:{first}" for first, members in shared.items() if name in members[1:]]
         stages.append(Stage("rl", name, deps, cfg, output=paths.rl(name), work=_rl_work(run_cfg)))
     ev = recipe.eval
     eval_models = ev.models or list(dict.fromkeys([*(src for src, _ in rl_runs.values()), *(f"rl-{n}" for n in rl_runs)]))
@@ -312,7 +313,9 @@ VALIDATION_KEYS = ("template", "validate_every", "validate_limit", "validate_sam
 def shared_validation(rl_runs: dict) -> dict[str, list[str]]:
     """RL runs whose step-0 validation is the same computation (same init model, validation settings, budget and
     trained-on prompt count), grouped under their first run's name; only groups of two or more (a control arm
-    beside its treatment). The pipeline computes each group's step-0 point once, as stage `rlval:<first>`."""
+    beside its treatment). Stage `rlval:<first>` computes the group's step-0 point for the other runs, which wait
+    for it; the first run does not wait (it computes or reads the same cache entry), so the longest chain does
+    not grow, and in a serial run `rlval` goes first and the first run reads its result."""
     from .rl.validation import validation_budget
 
     groups: dict[str, list[str]] = {}
