@@ -268,7 +268,8 @@ def plan(recipe: Recipe, probe: bool = True) -> list[Stage]:
             cfg["decontam"] = {"benchmark_dir": recipe.eval.benchmark_dir, "ngram": recipe.data.decontamination.ngram}
         # the group's first run computes its own step-0 point (so it never waits); the others read rlval's
         deps += [f"rlval:{first}" for first, members in shared.items() if name in members[1:]]
-        stages.append(Stage("rl", name, deps, cfg, output=paths.rl(name), work=_rl_work(run_cfg)))
+        step0 = not any(name in members[1:] for members in shared.values())
+        stages.append(Stage("rl", name, deps, cfg, output=paths.rl(name), work=_rl_work(run_cfg, step0)))
     ev = recipe.eval
     eval_models = ev.models or list(dict.fromkeys([*(src for src, _ in rl_runs.values()), *(f"rl-{n}" for n in rl_runs)]))
     for model in eval_models:
@@ -293,15 +294,21 @@ def plan(recipe: Recipe, probe: bool = True) -> list[Stage]:
     return stages
 
 
-def _rl_work(cfg) -> dict:
-    """Rollout decoding (one batch of prompts x group rows per step, up to the scheduled length) and the update."""
+def _rl_work(cfg, step0: bool = True) -> dict:
+    """Rollout decoding (one batch of prompts x group rows per step, up to the scheduled length), the update,
+    and the validation points (step 0 unless another stage computes it, every `validate_every`, the end)."""
     rows = cfg.prompts_per_step * cfg.group_size
     lengths = [cfg.max_response_tokens] * cfg.steps
     for start, value in sorted((int(k), int(v)) for k, v in (cfg.length_schedule or {}).items()):
         lengths[start:] = [value] * max(cfg.steps - start, 0)
     steps_decoded = sum(lengths)
-    return {"decode_calls": steps_decoded, "decode_tokens": rows * steps_decoded,
+    work = {"decode_calls": steps_decoded, "decode_tokens": rows * steps_decoded,
             "train_tokens": rows * steps_decoded * max(cfg.ppo_epochs, 1)}
+    if cfg.validate_every:
+        points = int(step0) + sum(1 for done in range(1, cfg.steps + 1) if done % cfg.validate_every == 0 or done == cfg.steps)
+        for k, v in _validation_work(cfg).items():
+            work[k] += points * v
+    return work
 
 
 VALIDATION_CACHE = ".validation_cache"

@@ -226,7 +226,7 @@ def run_parallel(recipe, stages: Sequence, jobs: int, run_stage: Callable, on_st
     results = ctx.Queue()
     pool = _Pool(ctx, jobs, run_stage, recipe, results)
     priority = critical_path(stages, lambda s: max(float(s.estimate_s), 1.0))
-    pending = sorted(stages, key=lambda s: -priority[s.id])
+    pending = sorted(stages, key=lambda s: (-priority[s.id], -float(s.estimate_s)))  # ties: the bigger stage first
     ids = {s.id for s in stages}
     done: set[str] = set()
     running: dict[str, _Running] = {}

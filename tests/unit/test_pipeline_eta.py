@@ -20,7 +20,7 @@ midtrain:
   stages:
     base: {{mixture: base}}
     short: {{mixture: base, init_from: base, tokens: 50000}}
-rl: {{init_from: [short], steps: 4, prompts_per_step: 2, group_size: 4, max_response_tokens: 10, length_schedule: {{2: 20}}}}
+rl: {{init_from: [short], steps: 4, prompts_per_step: 2, group_size: 4, max_response_tokens: 10, length_schedule: {{2: 20}}, validate_every: 0}}
 eval: {{benchmarks: [toy_gsm], limit: 10, max_new_tokens: 8, batch_size: 4}}
 """
 
@@ -144,3 +144,17 @@ def test_run_records_each_stages_work_for_the_next_estimate(recipe, probe, monke
     state = json.loads((tmp_path / "runs" / "t" / "pipeline.json").read_text())
     assert state["midtrain:short"]["work"] == {"train_tokens": 50000}
     assert state["rl:short"]["work"]["decode_calls"] == 60
+
+
+def test_rl_work_counts_its_validation_points():
+    from octothinker.config import RLConfig
+    from octothinker.pipeline import _rl_work, _validation_work
+
+    cfg = RLConfig(steps=6, prompts_per_step=2, group_size=4, max_response_tokens=10, validate_every=4,
+                   validate_limit=5, validate_samples=2, validate_benchmarks=["toy_gsm"])
+    v = _validation_work(cfg)
+    assert v == {"decode_calls": 2 * 1 * 10, "decode_tokens": 5 * 3 * 10}
+    train = {"decode_calls": 60, "decode_tokens": 480, "train_tokens": 480}
+    # points: step 0, step 4, the end (6); without step 0 when another stage computes it
+    assert _rl_work(cfg) == {k: train.get(k, 0) + 3 * v.get(k, 0) for k in train}
+    assert _rl_work(cfg, step0=False) == {k: train.get(k, 0) + 2 * v.get(k, 0) for k in train}
