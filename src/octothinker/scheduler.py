@@ -33,14 +33,19 @@ def auto_jobs(cores: int | None = None) -> int:
     return max(1, min(4, cores or cpu_budget()))
 
 
-def critical_path(stages: Sequence, weight: Callable[[object], float]) -> dict[str, float]:
-    """For each stage id, its own weight plus the heaviest chain of selected stages that depend on it."""
-    ids = {s.id for s in stages}
+def _children(stages: Sequence) -> dict[str, list]:
+    """For each stage id, the selected stages that depend on it directly (dependencies outside the list ignored)."""
     children: dict[str, list] = {s.id: [] for s in stages}
     for s in stages:
         for d in s.deps:
-            if d in ids:
+            if d in children:
                 children[d].append(s)
+    return children
+
+
+def critical_path(stages: Sequence, weight: Callable[[object], float]) -> dict[str, float]:
+    """For each stage id, its own weight plus the heaviest chain of selected stages that depend on it."""
+    children = _children(stages)
     memo: dict[str, float] = {}
 
     def longest(s) -> float:
@@ -58,18 +63,14 @@ def share_threads(free: int, slots: int) -> int:
 
 def descendants(stages: Sequence) -> dict[str, set[str]]:
     """For each stage id, the ids of the selected stages that depend on it, directly or not."""
-    children: dict[str, list[str]] = {s.id: [] for s in stages}
-    for s in stages:
-        for d in s.deps:
-            if d in children:
-                children[d].append(s.id)
+    children = _children(stages)
     memo: dict[str, set[str]] = {}
 
     def below(sid: str) -> set[str]:
         if sid not in memo:
             memo[sid] = set()
             for c in children[sid]:
-                memo[sid] |= {c} | below(c)
+                memo[sid] |= {c.id} | below(c.id)
         return memo[sid]
 
     return {s.id: below(s.id) for s in stages}
