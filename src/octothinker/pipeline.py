@@ -266,9 +266,9 @@ def plan(recipe: Recipe, probe: bool = True) -> list[Stage]:
         cfg = {"rl": to_dict(run_cfg), "source": src, "seed": recipe.run.seed}
         if (run_cfg.prompt_set or run_cfg.prompts_path) and run_cfg.decontaminate:  # what decontamination reads
             cfg["decontam"] = {"benchmark_dir": recipe.eval.benchmark_dir, "ngram": recipe.data.decontamination.ngram}
-        # the group's first run computes its own step-0 point (so it never waits); the others read rlval's
+        # the group's first run does not wait: it trains, then reads rlval's step-0 point (or computes it); the others wait
         deps += [f"rlval:{first}" for first, members in shared.items() if name in members[1:]]
-        step0 = not any(name in members[1:] for members in shared.values())
+        step0 = not any(name in members for members in shared.values())
         stages.append(Stage("rl", name, deps, cfg, output=paths.rl(name), work=_rl_work(run_cfg, step0)))
     ev = recipe.eval
     eval_models = ev.models or list(dict.fromkeys([*(src for src, _ in rl_runs.values()), *(f"rl-{n}" for n in rl_runs)]))
@@ -320,9 +320,9 @@ VALIDATION_KEYS = ("template", "validate_every", "validate_limit", "validate_sam
 def shared_validation(rl_runs: dict) -> dict[str, list[str]]:
     """RL runs whose step-0 validation is the same computation (same init model, validation settings, budget and
     trained-on prompt count), grouped under their first run's name; only groups of two or more (a control arm
-    beside its treatment). Stage `rlval:<first>` computes the group's step-0 point for the other runs, which wait
-    for it; the first run does not wait (it computes or reads the same cache entry), so the longest chain does
-    not grow, and in a serial run `rlval` goes first and the first run reads its result."""
+    beside its treatment). Stage `rlval:<first>` computes the group's step-0 point; the other runs wait for it,
+    the first run does not: it trains meanwhile and reads the point at its end (or computes it then), so the
+    longest chain does not carry it; in a serial run `rlval` goes first and the first run reads it at its start."""
     from .rl.validation import validation_budget
 
     groups: dict[str, list[str]] = {}
@@ -421,7 +421,8 @@ def _runner(kind: str) -> Callable:
     if kind == "rl":
         from .rl.trainer import run_rl
 
-        return lambda r, s: run_rl(r, names=[s.name])
+        # the first run of a group sharing step 0 trains at once; rlval:<it> computes that point beside it
+        return lambda r, s: run_rl(r, names=[s.name], defer_step0=s.name in shared_validation(r.rl.runs()))
     if kind == "rlval":
         from .rl.trainer import run_rl
 

@@ -238,3 +238,43 @@ def test_every_scoring_uses_the_sampling_temperature(tmp_path, monkeypatch):
     tr.train_step(0)
     assert {c[:2] for c in calls} == {(True, False), (False, False), (False, True)}  # reference, old policy, policy
     assert {c[2] for c in calls} == {0.7}
+
+
+def _step_with_and_without_skip(tmp_path, grader, **kw):
+    """One step twice from the same model: skipping zero-advantage rollouts' backward, and computing them all."""
+    tok = word_tokenizer()
+    out = {}
+    for skip in (True, False):
+        tr = RLTrainer(cfg(steps=1, lr=0.05, **kw), tiny_model(tok), tok, prompts(), tmp_path / str(skip), grader=grader)
+        if not skip:
+            tr._split_idle = lambda mini, adv: (mini.tolist(), [])
+        out[skip] = (tr.train_step(0), {k: v.clone() for k, v in tr.model.state_dict().items()})
+    return out
+
+
+def test_zero_advantage_rollouts_skip_backward_with_the_same_update(tmp_path):
+    """Rollouts of zero-variance groups carry no gradient: skipping their backward leaves the update and the
+    logged loss, entropy and clip share as they are (to float rounding)."""
+    def half_right(responses, golds, kind, timeout):  # groups of prompt 0 all wrong, others mixed
+        return [SimpleNamespace(correct=g == "8" and i % 2 == 0, extracted="8") for i, g in enumerate(golds)]
+
+    out = _step_with_and_without_skip(tmp_path, half_right)
+    (row_s, w_s), (row_f, w_f) = out[True], out[False]
+    assert 0 < row_s["zero_var_share"] < 1
+    for k in w_s:
+        assert torch.allclose(w_s[k], w_f[k], atol=1e-6), k
+    assert any(not torch.equal(w_s[k], tiny_model(word_tokenizer()).state_dict()[k]) for k in w_s)
+    for key in ("loss", "entropy", "clip_frac", "grad_norm"):
+        assert row_s[key] == pytest.approx(row_f[key], abs=1e-6), key
+
+
+def test_all_zero_advantage_steps_like_a_zero_gradient(tmp_path):
+    """No rollout carries a gradient: AdamW still takes its step on zero gradients, exactly as without the skip."""
+    def all_wrong(responses, golds, kind, timeout):
+        return [SimpleNamespace(correct=False, extracted=None) for _ in responses]
+
+    out = _step_with_and_without_skip(tmp_path, all_wrong, weight_decay=0.1)
+    (row_s, w_s), (row_f, w_f) = out[True], out[False]
+    assert row_s["zero_var_share"] == 1.0 and row_s["updates"] == row_f["updates"] == 1
+    assert all(torch.equal(w_s[k], w_f[k]) for k in w_s)
+    assert row_s["entropy"] == pytest.approx(row_f["entropy"], abs=1e-6) and row_s["grad_norm"] == 0.0

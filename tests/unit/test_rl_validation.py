@@ -149,3 +149,47 @@ def test_step0_validation_cache_key_and_reuse(tmp_path):
     assert first == again == {"val/toy_gsm/accuracy": 0.5} and calls == [1]
     (tmp_path / f"{key}.json").write_text("{broken")
     assert cached(tmp_path, key, lambda: {"x": 1}) == {"x": 1}
+
+
+def _deferred_runs(tmp_path, sibling: bool):
+    """The same short run twice: step 0 validated first (plain), and deferred to the end (`defer_step0`),
+    with or without a sibling filling the shared cache while it trains."""
+    import json
+
+    from octothinker.rl.trainer import RLTrainer
+
+    from test_rl_trainer import cfg, last_digit_grader, prompts, tiny_model, word_tokenizer
+
+    tok = word_tokenizer()
+    c = cfg(steps=2, validate_every=2, validate_limit=4, validate_samples=2, max_response_tokens=3)
+    bench = {"b": [{"question": "show 3", "answer": "3"}, {"question": "show 8", "answer": "8"}]}
+    rows, loads = {}, []
+    for mode in ("plain", "deferred"):
+        out = tmp_path / mode / "run"
+        tr = RLTrainer(c, tiny_model(tok), tok, prompts(), out, benchmarks=bench, grader=last_digit_grader)
+        tr.step0_from = lambda: loads.append(1) or tiny_model(tok)
+        if mode == "deferred":
+            tr.defer_step0 = True
+            if sibling:  # rlval beside it: the cache is filled after training starts
+                step = tr.train_step
+
+                def with_sibling(s, step=step, out=out):
+                    if s == 0:
+                        RLTrainer(c, tiny_model(tok), tok, prompts(), out, benchmarks=bench).validate(0)
+                    return step(s)
+
+                tr.train_step = with_sibling
+        tr.train()
+        rows[mode] = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return rows, loads
+
+
+@pytest.mark.parametrize("sibling", [False, True])
+def test_deferred_step0_point_equals_the_first_one(tmp_path, sibling):
+    """A run that trains before its step-0 validation writes the same step-0 row, first in metrics.jsonl: read
+    from the cache a sibling filled meanwhile, else computed from the reloaded initial policy."""
+    rows, loads = _deferred_runs(tmp_path, sibling)
+    plain, deferred = rows["plain"], rows["deferred"]
+    assert [r["step"] for r in deferred] == [r["step"] for r in plain] == [0, 1, 2]
+    assert deferred[0] == plain[0]
+    assert loads == ([] if sibling else [1])  # the initial policy is reloaded only when nobody cached the point

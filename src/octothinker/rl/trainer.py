@@ -34,6 +34,9 @@ def _adamw(model, cfg: RLConfig):
         return torch.optim.AdamW(model.parameters(), **kw)
 
 
+STEP0_KEY = "step0_key.json"  # the step-0 point's cache key, kept for a run that starts without that point
+
+
 def step_seed(seed: int, step: int, salt: int = 0) -> int:
     return (seed * 1_000_003 + step * 7919 + salt) % (2**63 - 1)
 
@@ -59,6 +62,8 @@ class RLTrainer:
         self.opt = _adamw(model, cfg)
         self.step = 0
         self.backend = None
+        self.step0_from = None  # () -> the initial policy, reloaded: for a step-0 point computed after training
+        self.defer_step0 = False  # start training before the step-0 point when it is not cached (see `_first_point`)
 
     # ------------------------------------------------------------------ prompts
     def epoch_order(self, epoch: int) -> list[int]:
@@ -195,7 +200,13 @@ class RLTrainer:
                 n_tok, n_seq = float(mask_all.sum()), float(mini.numel())
                 self.opt.zero_grad(set_to_none=True)
                 sums = {"loss": 0.0, "entropy": 0.0, "clip_frac": 0.0, "kl": 0.0, "tokens": 0.0}
-                for chunk in plan_chunks(mini.tolist(), batch, cfg.micro_batch_size):
+                live, idle = self._split_idle(mini, adv)
+                for chunk in plan_chunks(idle, batch, cfg.micro_batch_size) if idle else []:
+                    self._idle_stats(batch, torch.tensor(chunk), seq_mask, sums)
+                if not live:  # every rollout's advantage is 0: a zero gradient, but AdamW still steps (momentum)
+                    for p in self.model.parameters():
+                        p.grad = torch.zeros_like(p)
+                for chunk in plan_chunks(live, batch, cfg.micro_batch_size) if live else []:
                     part = torch.tensor(chunk)
                     with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                         logp, ent, mask = token_logps(self.model, batch, part, True, self.device, bool(cfg.entropy_coef),
@@ -228,6 +239,27 @@ class RLTrainer:
         out.update(updates=updates, rollouts_used=int(idx_all.numel()), lr=cfg.lr)
         return out
 
+    def _split_idle(self, mini: torch.Tensor, adv: torch.Tensor) -> tuple[list[int], list[int]]:
+        """Rollouts of a mini-batch that carry a gradient, and those that carry none: with advantage exactly 0
+        and no entropy or KL term, a rollout's loss and gradient are 0, so its backward pass can be skipped
+        (the update is the same up to float rounding; the normalisers count every rollout either way)."""
+        rows = mini.tolist()
+        if self.cfg.entropy_coef or self.ref is not None:
+            return rows, []
+        zero = (adv[mini] == 0).tolist()
+        return [r for r, z in zip(rows, zero) if not z], [r for r, z in zip(rows, zero) if z]
+
+    @torch.no_grad()
+    def _idle_stats(self, batch: dict, part: torch.Tensor, seq_mask: torch.Tensor, sums: dict) -> None:
+        """The logged entropy of rollouts without a gradient (a forward pass, no backward); their loss,
+        clipped share and KL are exactly 0."""
+        cfg = self.cfg
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+            _, ent, mask = token_logps(self.model, batch, part, True, self.device, temperature=cfg.temperature)
+        mask = mask * seq_mask[part].unsqueeze(1).to(self.device)
+        sums["entropy"] += float((ent * mask).sum())
+        sums["tokens"] += float(mask.sum())
+
     # ------------------------------------------------------------------ logging / validation
     def _save_rollouts(self, step: int, recs, ro, rb, trained: list[float]) -> None:
         """The first rollouts of the step; `reward` is what the update used (shuffled under the control)."""
@@ -244,20 +276,37 @@ class RLTrainer:
         path = self.out / "rollouts" / f"step_{step}.jsonl"
         atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
 
-    def validate(self, step: int) -> dict:
-        """The validation protocol (rl/validation.py) on the benchmarks and the memorisation pair, one fixed budget.
-        The step-0 point depends only on the initial weights, so runs from the same model share it (a cache
-        beside the runs, keyed by the weights, problems, settings and seed)."""
-        from .validation import cached, memorisation_sets, validate_policy, validation_key
+    def _validation_sets(self) -> tuple[dict, int]:
+        from .validation import memorisation_sets
 
         sets = dict(self.benchmarks)
         used = self.cfg.steps * self.cfg.prompts_per_step
         sets.update(memorisation_sets(self.prompts, self.epoch_order(0), used, self.cfg.validate_rl_prompts))
-        seed = step_seed(self.seed, 0, 53)  # the same sampling seed at every step: paired draws, less noisy differences
-        run = lambda: validate_policy(self.model, self.tok, sets, self.cfg, self.stop, render, seed)  # noqa: E731
+        return sets, step_seed(self.seed, 0, 53)  # the same sampling seed at every step: paired draws, less noisy differences
+
+    def step0_key(self) -> str:
+        """The shared-cache key of the step-0 point: the current (initial) weights, problems, settings and seed."""
+        from .validation import validation_key
+
+        sets, seed = self._validation_sets()
+        return validation_key(self.model, sets, self.cfg, self.stop, seed)
+
+    def validate(self, step: int, model=None, key: str | None = None) -> dict:
+        """The validation protocol (rl/validation.py) on the benchmarks and the memorisation pair, one fixed budget.
+        The step-0 point depends only on the initial weights, so runs from the same model share it (a cache
+        beside the runs, keyed by the weights, problems, settings and seed); `model` and `key` give the initial
+        policy and its key when the step-0 point is computed after training (see `train`)."""
+        from .validation import cached, validate_policy
+
+        sets, seed = self._validation_sets()
+        run = lambda: validate_policy(model or self.model, self.tok, sets, self.cfg, self.stop, render, seed)  # noqa: E731
         if step != 0:
             return run()
-        return cached(self.out.parent / ".validation_cache", validation_key(self.model, sets, self.cfg, self.stop, seed), run)
+        return cached(self.cache_dir, key or self.step0_key(), run)
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.out.parent / ".validation_cache"
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, step: int) -> Path:
@@ -313,7 +362,7 @@ class RLTrainer:
         if start == 0:  # a fresh run: drop rows of an earlier attempt that saved no checkpoint
             atomic_write_text(self.out / "metrics.jsonl", "")
             if self.benchmarks and cfg.validate_every:  # the step-0 point: the policy before any update
-                append_jsonl(self.out / "metrics.jsonl", {"step": 0, **self.validate(0)})
+                self._first_point()
         last = None
         for step in progress(range(start, cfg.steps), desc=f"rl {self.out.name}", unit="step", initial=start, total=cfg.steps):
             row = self.train_step(step)
@@ -323,6 +372,8 @@ class RLTrainer:
             append_jsonl(self.out / "metrics.jsonl", row)
             if (cfg.save_every and done % cfg.save_every == 0) or done == cfg.steps:
                 last = self.save(done)
+        if self.benchmarks and cfg.validate_every:
+            self._deferred_point()
         if last is None:
             from ..model.checkpoint import latest_checkpoint
 
@@ -330,6 +381,30 @@ class RLTrainer:
         if last is not None:
             mark_final(self.out, last)
         return self.out
+
+    def _first_point(self) -> None:
+        """The step-0 row, from the shared cache or computed now; with `defer_step0` and no cached result it is
+        left to the end (`_deferred_point`), so a sibling stage (`rlval`) computes it while this run trains."""
+        key = self.step0_key()
+        atomic_write_json(self.out / STEP0_KEY, {"key": key})
+        if self.defer_step0 and self.step0_from is not None and not (self.cache_dir / f"{key}.json").is_file():
+            return
+        append_jsonl(self.out / "metrics.jsonl", {"step": 0, **self.validate(0, key=key)})
+
+    def _deferred_point(self) -> None:
+        """Put the step-0 row first in metrics.jsonl if training started without it: the cached result when a
+        sibling computed it, else a validation of the initial policy (`step0_from()`)."""
+        metrics = self.out / "metrics.jsonl"
+        rows = read_jsonl(metrics)
+        if any(r.get("step") == 0 for r in rows):
+            return
+        key_file = self.out / STEP0_KEY
+        key = json.loads(key_file.read_text())["key"] if key_file.is_file() else None
+        if key is None or self.step0_from is None:
+            raise RuntimeError(f"{metrics}: the step-0 validation row is missing and the initial policy is unknown")
+        initial = None if (self.cache_dir / f"{key}.json").is_file() else self.step0_from()
+        row = {"step": 0, **self.validate(0, model=initial, key=key)}
+        atomic_write_text(metrics, "".join(json.dumps(r) + "\n" for r in [row, *rows]))
 
 
 def _chain_metrics(rb) -> dict:
@@ -394,9 +469,11 @@ def select_runs(runs: dict[str, tuple], names: list[str]) -> dict[str, tuple]:
     return {k: runs[k] for k in runs if k in out}
 
 
-def run_rl(recipe, names: list[str] | None = None, step0_only: bool = False) -> Path:
+def run_rl(recipe, names: list[str] | None = None, step0_only: bool = False, defer_step0: bool = False) -> Path:
     """RL every run of the recipe (init_from entries and variants), or those named by run name or init source.
-    `step0_only`: compute only the runs' step-0 validation into the shared cache (pipeline stage `rlval`)."""
+    `step0_only`: compute only the runs' step-0 validation into the shared cache (pipeline stage `rlval`);
+    `defer_step0`: start training without it when not cached yet (a parallel `rlval` stage computes it), and
+    read it, or compute it from the reloaded initial policy, at the end."""
     from ..paths import RunPaths
 
     runs = recipe.rl.runs() or {"base": ("base", recipe.rl)}
@@ -439,6 +516,8 @@ def run_rl(recipe, names: list[str] | None = None, step0_only: bool = False) -> 
             if benchmarks and cfg.validate_every:
                 trainer.validate(0)
             continue
+        trainer.step0_from = lambda target=target: _load_policy(recipe, target)[0].to(device)
+        trainer.defer_step0 = defer_step0
         if cfg.backend == "vllm" or (cfg.backend == "auto" and device == "cuda" and _has_vllm()):
             from .rollout import VLLMBackend
 

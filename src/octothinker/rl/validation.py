@@ -16,6 +16,9 @@ from typing import Callable, Sequence
 from ..eval.metrics import ks_for, pass_at_k
 
 
+SAMPLED_ROWS = 512  # rows per sampling batch: on a tiny CPU model 20% faster than 256, no faster at 800 or 1600
+
+
 def validation_budget(cfg) -> int:
     """One max response length for every validation of a run: `validate_max_tokens`, else the largest scheduled."""
     return cfg.validate_max_tokens or max([cfg.max_response_tokens, *map(int, (cfg.length_schedule or {}).values())])
@@ -88,7 +91,7 @@ def validate_policy(model, tok, sets: dict[str, list[dict]], cfg, stop, render, 
         k = cfg.validate_samples
         if k:
             groups = generate(model, tok, prompts, max_new, cfg.validate_temperature, 1.0, k, stop, seed=seed,
-                              batch_size=max(1, 256 // k))
+                              batch_size=max(1, SAMPLED_ROWS // k))
             flat = [c for g in groups for c in g]
             vs = grade_many([c.text for c in flat], [g for g in golds for _ in range(k)], kind, cfg.reward_timeout)
             for j, (c, v) in enumerate(zip(flat, vs)):
