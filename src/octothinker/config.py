@@ -62,7 +62,7 @@ class ToyWorldConfig:
 class SourceConfig:
     """One training source: a toy corpus, a registered real corpus, or a local file.
 
-    kind=toy: `corpus` names a toy corpus (general, math_web_hq, math_web_lq, qa_short, qa_long, instruct; qa_direct in v2).
+    kind=toy: `corpus` names a toy corpus (general, math_web_hq, math_web_lq, qa_short, qa_long, instruct; qa_direct and qa_long_chat in v2).
     kind=registry: `corpus` names a real corpus of `octothinker.data.sources` (hub id known); `path`
     optionally points at a local JSONL/Parquet copy instead of the hub.
     kind=local: `path` is a JSONL/Parquet file (or directory of them), `template` says how to format it.
@@ -547,11 +547,28 @@ class FindingConfig:
 
 
 @dataclass
+class ReadinessProbeConfig:
+    """`experiment.probe`: `octothinker probe` on the initial model of every RL run (controls excepted) before RL,
+    as pipeline stages `probe:<run>`; the findings then rank-correlate each measure with the realised RL gain."""
+
+    enabled: bool = False
+    prompts: int = 64  # the first prompts of the run's RL stream
+    samples: int = 16  # samples per prompt at the RL temperature (the k of pass@k)
+
+    def validate(self) -> None:
+        if self.prompts < 1:
+            raise ValueError(f"prompts: must be >= 1, got {self.prompts}")
+        if self.samples < 1:
+            raise ValueError(f"samples: must be >= 1, got {self.samples}")
+
+
+@dataclass
 class ExperimentConfig:
     """`octothinker experiment`: the recipe run once per seed, then each finding measured across seeds."""
 
     seeds: list[int] = field(default_factory=lambda: [0])
     findings: dict[str, FindingConfig] = field(default_factory=dict)
+    probe: ReadinessProbeConfig = field(default_factory=ReadinessProbeConfig)
 
     def validate(self) -> None:
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):

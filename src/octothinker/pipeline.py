@@ -21,7 +21,7 @@ from .configio import to_dict
 from .paths import RunPaths, atomic_write_text
 from .pipeline_book import Book, StageFailed, fmt_s
 
-KINDS = ("data", "midtrain", "rlval", "rl", "eval", "report")
+KINDS = ("data", "midtrain", "probe", "rl", "eval", "report")
 
 
 @dataclass
@@ -62,7 +62,7 @@ def _train_tokens_per_s(recipe: Recipe) -> float:
 #      recipe's tiny model, ~1-2 s, once per process),
 #   3. fixed throughputs measured once on a 2-core CPU (pretrained models, or no torch).
 
-PROBED_KINDS = ("midtrain", "rlval", "rl", "eval")
+PROBED_KINDS = ("midtrain", "probe", "rl", "eval")
 FIXED_BASIS = "fixed rates of a 2-core CPU"
 LAST_RUN_BASIS = "the last run's stage times"
 
@@ -256,19 +256,21 @@ def plan(recipe: Recipe, probe: bool = True) -> list[Stage]:
     rl = recipe.rl
     rl_runs = rl.runs()
     shared = shared_validation(rl_runs)
-    for name, members in shared.items():
+    readiness = recipe.experiment.probe
+    for name in readiness_probed(rl_runs) if readiness.enabled else []:
         src, run_cfg = rl_runs[name]
         deps = [f"midtrain:{src}"] if src in recipe.midtrain.stages else []
-        cfg = {"rl": to_dict(run_cfg), "source": src, "seed": recipe.run.seed, "runs": members}
-        stages.append(Stage("rlval", name, deps, cfg, output=paths.rl(VALIDATION_CACHE), work=_validation_work(run_cfg)))
+        cfg = {"rl": to_dict(run_cfg), "source": src, "seed": recipe.run.seed, "probe": to_dict(readiness),
+               "toyworld": world}
+        stages.append(Stage("probe", name, deps, cfg, output=paths.root / "probe" / name,
+                            work=_readiness_work(run_cfg, readiness)))
     for name, (src, run_cfg) in rl_runs.items():
         deps = [f"midtrain:{src}"] if src in recipe.midtrain.stages else []
         cfg = {"rl": to_dict(run_cfg), "source": src, "seed": recipe.run.seed}
         if (run_cfg.prompt_set or run_cfg.prompts_path) and run_cfg.decontaminate:  # what decontamination reads
             cfg["decontam"] = {"benchmark_dir": recipe.eval.benchmark_dir, "ngram": recipe.data.decontamination.ngram}
-        # the group's first run does not wait: it trains, then reads rlval's step-0 point (or computes it); the others wait
-        deps += [f"rlval:{first}" for first, members in shared.items() if name in members[1:]]
-        step0 = not any(name in members for members in shared.values())
+        # a group sharing step 0 computes it once, in whichever run ends first (counted in the first run's estimate)
+        step0 = not any(name in members[1:] for members in shared.values())
         stages.append(Stage("rl", name, deps, cfg, output=paths.rl(name), work=_rl_work(run_cfg, step0)))
     ev = recipe.eval
     eval_models = ev.models or list(dict.fromkeys([*(src for src, _ in rl_runs.values()), *(f"rl-{n}" for n in rl_runs)]))
@@ -296,7 +298,7 @@ def plan(recipe: Recipe, probe: bool = True) -> list[Stage]:
 
 def _rl_work(cfg, step0: bool = True) -> dict:
     """Rollout decoding (one batch of prompts x group rows per step, up to the scheduled length), the update,
-    and the validation points (step 0 unless another stage computes it, every `validate_every`, the end)."""
+    and the validation points (step 0 unless another run of its group computes it, every `validate_every`, the end)."""
     rows = cfg.prompts_per_step * cfg.group_size
     lengths = [cfg.max_response_tokens] * cfg.steps
     for start, value in sorted((int(k), int(v)) for k, v in (cfg.length_schedule or {}).items()):
@@ -311,7 +313,19 @@ def _rl_work(cfg, step0: bool = True) -> dict:
     return work
 
 
-VALIDATION_CACHE = ".validation_cache"
+def readiness_probed(rl_runs: dict) -> list[str]:
+    """The RL runs whose initial model the readiness probe measures: every native run but the controls."""
+    return [n for n, (_, cfg) in rl_runs.items() if cfg.reward_control == "none" and cfg.engine == "native"]
+
+
+def _readiness_work(cfg, probe) -> dict:
+    """The probe's decoding: `samples` responses plus one greedy answer per prompt, up to RL's step-0 budget."""
+    from .probe.runner import rl_budget
+
+    budget = rl_budget(cfg)
+    return {"fixed_s": 3, "decode_calls": 2 * budget, "decode_tokens": probe.prompts * (probe.samples + 1) * budget}
+
+
 VALIDATION_KEYS = ("template", "validate_every", "validate_limit", "validate_samples", "validate_temperature",
                    "validate_rl_prompts", "validate_benchmarks", "answer_kind", "reward_timeout", "prompt_set",
                    "prompts_path", "decontaminate", "on_bad_record", "engine")
@@ -320,9 +334,9 @@ VALIDATION_KEYS = ("template", "validate_every", "validate_limit", "validate_sam
 def shared_validation(rl_runs: dict) -> dict[str, list[str]]:
     """RL runs whose step-0 validation is the same computation (same init model, validation settings, budget and
     trained-on prompt count), grouped under their first run's name; only groups of two or more (a control arm
-    beside its treatment). Stage `rlval:<first>` computes the group's step-0 point; the other runs wait for it,
-    the first run does not: it trains meanwhile and reads the point at its end (or computes it then), so the
-    longest chain does not carry it; in a serial run `rlval` goes first and the first run reads it at its start."""
+    beside its treatment). The group's runs start training without that point (`run_rl(defer_step0=True)`):
+    the first to end computes it from its reloaded initial model into the shared cache, the others read it
+    there, so no run waits for another and the point is computed once (twice only if two end together)."""
     from .rl.validation import validation_budget
 
     groups: dict[str, list[str]] = {}
@@ -421,12 +435,17 @@ def _runner(kind: str) -> Callable:
     if kind == "rl":
         from .rl.trainer import run_rl
 
-        # the first run of a group sharing step 0 trains at once; rlval:<it> computes that point beside it
-        return lambda r, s: run_rl(r, names=[s.name], defer_step0=s.name in shared_validation(r.rl.runs()))
-    if kind == "rlval":
-        from .rl.trainer import run_rl
+        # the runs of a group sharing step 0 all train at once; the first to end computes that point, the others read it
+        return lambda r, s: run_rl(r, names=[s.name], defer_step0=any(s.name in m for m in shared_validation(r.rl.runs()).values()))
+    if kind == "probe":
+        from .probe.runner import run_probe
 
-        return lambda r, s: run_rl(r, names=[s.name], step0_only=True)
+        def probe(r, s):
+            src, _ = r.rl.runs()[s.name]
+            p = r.experiment.probe
+            return run_probe(r, src, p.prompts, p.samples, out=RunPaths(r.run_dir).root / "probe" / s.name, rl_run=s.name)[1]
+
+        return probe
     if kind == "eval":
         from .eval.runner import run_eval
 

@@ -170,7 +170,7 @@ def _deferred_runs(tmp_path, sibling: bool):
         tr.step0_from = lambda: loads.append(1) or tiny_model(tok)
         if mode == "deferred":
             tr.defer_step0 = True
-            if sibling:  # rlval beside it: the cache is filled after training starts
+            if sibling:  # a run from the same model beside it: the cache is filled after training starts
                 step = tr.train_step
 
                 def with_sibling(s, step=step, out=out):

@@ -62,26 +62,27 @@ def test_a_run_name_selects_only_that_run_and_a_source_selects_its_runs():
 
 
 def test_a_control_arm_shares_the_step0_validation_of_its_treatment():
+    from octothinker.pipeline import shared_validation
+
     r = _recipe({"init_from": ["long"], "validate_every": 4, "steps": 8,
                  "variants": {"long_shuffled": {"init_from": "long", "reward_control": "shuffled"},
                               "long_lr": {"init_from": "long", "lr": 1e-4},
                               "long_other_val": {"init_from": "long", "validate_limit": 7},
                               "long_more_steps": {"init_from": "long", "steps": 9}}})
-    stages = {s.id: s for s in plan(r)}
     # reward control and LR do not change what step 0 sees; the validation limit and the trained-on
     # prompt count (memorisation sets) do
-    assert stages["rlval:long"].config["runs"] == ["long", "long_shuffled", "long_lr"]
-    for name in ("long_shuffled", "long_lr"):
-        assert "rlval:long" in stages[f"rl:{name}"].deps
-    assert "rlval:long" not in stages["rl:long"].deps  # the first run never waits for it
-    for name in ("long_other_val", "long_more_steps"):
-        assert not any(d.startswith("rlval:") for d in stages[f"rl:{name}"].deps)
-    assert stages["rlval:long"].deps == ["midtrain:long"]
-    assert str(stages["rlval:long"].output).endswith("rl/.validation_cache")
+    assert shared_validation(r.rl.runs()) == {"long": ["long", "long_shuffled", "long_lr"]}
+    stages = {s.id: s for s in plan(r)}
+    for name in ("long", "long_shuffled", "long_lr", "long_other_val"):
+        assert stages[f"rl:{name}"].deps == ["midtrain:long"]  # nobody waits: the first to end computes step 0
+    assert stages["rl:long_lr"].work["decode_tokens"] < stages["rl:long"].work["decode_tokens"]  # step 0 counted once
+    assert not any(s.kind == "rlval" for s in stages.values())
 
 
 def test_no_shared_validation_without_validation_or_a_second_run():
-    assert not any(s.kind == "rlval" for s in plan(_recipe({"init_from": ["long"], "validate_every": 4})))
+    from octothinker.pipeline import shared_validation
+
+    assert shared_validation(_recipe({"init_from": ["long"], "validate_every": 4}).rl.runs()) == {}
     r = _recipe({"init_from": ["long"], "validate_every": 0,
                  "variants": {"long_shuffled": {"init_from": "long", "reward_control": "shuffled"}}})
-    assert not any(s.kind == "rlval" for s in plan(r))
+    assert shared_validation(r.rl.runs()) == {}

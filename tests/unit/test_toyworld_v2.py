@@ -129,8 +129,8 @@ def test_corpus_names_v2_has_every_corpus_and_qa_direct():
 
 def test_corpus_names_v1_lacks_qa_direct():
     v1 = dataclasses.replace(SMALL, version=1)
-    assert "qa_direct" not in corpus_names(v1)
-    assert corpus_names(v1) == [n for n in CORPORA if n != "qa_direct"]
+    assert "qa_direct" not in corpus_names(v1) and "qa_long_chat" not in corpus_names(v1)
+    assert corpus_names(v1) == [n for n in CORPORA if n not in ("qa_direct", "qa_long_chat")]
 
 
 def test_qa_direct_unknown_in_v1_names_the_version():
@@ -395,6 +395,23 @@ def test_qa_long_every_record_thinks_and_reaches_gold_with_a_valid_chain():
         assert valid_chain(sol, key)
         slips += "Wait, that is not right." in sol
     assert n == 600 and slips > 20
+
+
+def test_qa_long_chat_is_long_thinking_in_the_complex_template_format():
+    """Each record is exactly the complex RL prompt for its question followed by a qa_long-style solution."""
+    from octothinker.rl.templates import format_ok, render
+
+    n = 0
+    for rec, keys in corpus_items("qa_long_chat", V2, 200):
+        n += 1
+        text = rec["text"]
+        head, sep, response = text.partition("Assistant: <think>")
+        question = head.split("\nUser: ", 1)[1].rstrip("\n")
+        assert sep and text.startswith(render("complex", question))
+        gold = Problem.from_key(keys[0]).answer
+        assert response.endswith(f"</think>\nThe answer is \\boxed{{{gold}}}.") and format_ok("complex", response)
+        assert valid_chain(response, keys[0])
+    assert n == 200
 
 
 def test_qa_styles_live_in_separate_corpora():

@@ -36,6 +36,8 @@ def measure_comparison(c: ComparisonConfig, seed_dirs: dict[int, Path]) -> dict:
         "per_seed": per_seed, "missing": missing,
         "mean_a": _mean([v["a"] for v in per_seed.values()]), "mean_b": _mean([v["b"] for v in per_seed.values()]),
         "n": s.n, "mean_diff": s.mean, "sd_diff": s.sd, "ci_low": s.low, "ci_high": s.high, "note": s.note,
+        # power: a true difference smaller than the interval's half-width cannot be told from zero with these seeds
+        "resolvable": (s.high - s.low) / 2 if s.low is not None and s.high is not None else None,
         "verdict": verdict,
     }
 
@@ -57,4 +59,7 @@ def analyze(recipe: Recipe, seed_dirs: dict[int, Path]) -> dict:
             "verdict_measured": stats.finding_verdict(measured) if measured else stats.MISSING,
             "curves": {name: rl_curves(seed_dirs, name).to_dict() for name in f.curves},
         }
-    return {"seeds": sorted(seed_dirs), "seed_dirs": {str(k): str(v) for k, v in seed_dirs.items()}, "findings": findings}
+    from .readiness import analyze_readiness
+
+    return {"seeds": sorted(seed_dirs), "seed_dirs": {str(k): str(v) for k, v in seed_dirs.items()}, "findings": findings,
+            "readiness": analyze_readiness(recipe, seed_dirs)}

@@ -136,13 +136,16 @@ def build_blocks(result: dict, facts: dict, title: str, limits: Optional[str]) -
     for f in findings.values():
         for c in f["comparisons"]:
             rows.append([f["title"], f["claim"], comparison_cell(c), fmt_diff(c["mean_diff"], c["unit"]),
-                         fmt_ci(c), per_seed_diffs(c), verdict_cell(c)])
+                         fmt_ci(c), fmt_resolvable(c), per_seed_diffs(c), verdict_cell(c)])
         if not f["comparisons"]:
-            rows.append([f["title"], f["claim"], "(no comparisons)", "—", "—", "—", f["verdict"]])
+            rows.append([f["title"], f["claim"], "(no comparisons)", "—", "—", "—", "—", f["verdict"]])
     if rows:
         blocks.append(("h", 2, "Findings"))
+        blocks.append(("p", "Resolvable: the interval's half-width, the smallest true difference these seeds can "
+                            "separate from zero (a difference about this size is reproduced half the time)."))
         blocks.append(("table", ["finding", "paper's claim", "comparison", "mean difference", "95% CI",
-                                 "per-seed values", "verdict"], rows))
+                                 "resolvable", "per-seed values", "verdict"], rows))
+    blocks += readiness_blocks(result.get("readiness"))
     for fname, f in findings.items():
         blocks.append(("h", 2, f"{f['title']}: {finding_verdict_text(f)}"))
         if f["claim"]:
@@ -166,6 +169,29 @@ def build_blocks(result: dict, facts: dict, title: str, limits: Optional[str]) -
     blocks.append(("h", 2, "Facts"))
     blocks.append(("table", ["fact", "value"], _fact_rows(facts)))
     return blocks
+
+
+def fmt_resolvable(c: dict) -> str:
+    r = c.get("resolvable")
+    return "—" if r is None else f"±{fmt_value(r, c['unit'])}"
+
+
+def readiness_blocks(r: Optional[dict]) -> list:
+    """The probe-vs-gain table: does a measure taken before RL rank the runs by the gain RL then gave them?"""
+    if not r:
+        return []
+    out = [("h", 2, "RL readiness: does the probe predict the RL gain?"),
+           ("p", f"Spearman's rho between each measure of the initial model (probe: `octothinker probe` under the "
+                 f"run's RL settings, before RL; few-shot: its eval) and the realised RL gain (final minus step-0 "
+                 f"validation accuracy), over {len(r['points'])} (seed, run) pairs of the runs "
+                 f"{', '.join(r['runs'])}; 95% percentile-bootstrap interval over pairs (2000 resamples). Runs of "
+                 "one seed share a base model, so pairs are not independent and the interval is optimistic.")]
+    rows = [[c["what"], str(c["n"]), "—" if c["rho"] is None else f"{c['rho']:+.2f}",
+             "—" if c["rho"] is None else f"[{c['low']:+.2f}, {c['high']:+.2f}]", c["reading"]] for c in r["correlations"]]
+    out.append(("table", ["measure", "pairs", "Spearman rho", "95% bootstrap CI", "reading"], rows))
+    for pair, why in sorted(r["missing"].items()):
+        out.append(("p", f"Missing pair {pair}: {why}"))
+    return out
 
 
 def _limits_blocks(text: Optional[str]) -> list:

@@ -384,7 +384,7 @@ class RLTrainer:
 
     def _first_point(self) -> None:
         """The step-0 row, from the shared cache or computed now; with `defer_step0` and no cached result it is
-        left to the end (`_deferred_point`), so a sibling stage (`rlval`) computes it while this run trains."""
+        left to the end (`_deferred_point`): a run from the same model may compute it meanwhile."""
         key = self.step0_key()
         atomic_write_json(self.out / STEP0_KEY, {"key": key})
         if self.defer_step0 and self.step0_from is not None and not (self.cache_dir / f"{key}.json").is_file():
@@ -469,11 +469,11 @@ def select_runs(runs: dict[str, tuple], names: list[str]) -> dict[str, tuple]:
     return {k: runs[k] for k in runs if k in out}
 
 
-def run_rl(recipe, names: list[str] | None = None, step0_only: bool = False, defer_step0: bool = False) -> Path:
+def run_rl(recipe, names: list[str] | None = None, defer_step0: bool = False) -> Path:
     """RL every run of the recipe (init_from entries and variants), or those named by run name or init source.
-    `step0_only`: compute only the runs' step-0 validation into the shared cache (pipeline stage `rlval`);
-    `defer_step0`: start training without it when not cached yet (a parallel `rlval` stage computes it), and
-    read it, or compute it from the reloaded initial policy, at the end."""
+    `defer_step0`: start training without the step-0 validation when it is not cached yet, and at the end read
+    it from the shared cache (a run from the same model computed it meanwhile) or compute it from the
+    reloaded initial policy (the pipeline's runs that share step 0, `pipeline.shared_validation`)."""
     from ..paths import RunPaths
 
     runs = recipe.rl.runs() or {"base": ("base", recipe.rl)}
@@ -512,10 +512,6 @@ def run_rl(recipe, names: list[str] | None = None, step0_only: bool = False, def
         lineage = {"parent": str(parent) if parent else None, "init": target, "template": cfg.template}
         trainer = RLTrainer(cfg, model, tok, prompts, rp.rl(out_name), seed=recipe.run.seed, benchmarks=benchmarks,
                             lineage=lineage)
-        if step0_only:
-            if benchmarks and cfg.validate_every:
-                trainer.validate(0)
-            continue
         trainer.step0_from = lambda target=target: _load_policy(recipe, target)[0].to(device)
         trainer.defer_step0 = defer_step0
         if cfg.backend == "vllm" or (cfg.backend == "auto" and device == "cuda" and _has_vllm()):

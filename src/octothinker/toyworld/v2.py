@@ -55,6 +55,17 @@ def qa_long_doc(rng: random.Random, draw) -> tuple[dict, list[str]]:
     return {"problem": " ".join(parts), "solution": long_solution(rng, p, parts)}, [p.key]
 
 
+def qa_long_chat_doc(rng: random.Random, draw) -> tuple[dict, list[str]]:
+    """Long thinking as a User/Assistant dialogue in the complex (Open-Reasoner-Zero style) RL template's own
+    format, as such transcripts appear on the web: so a model RL'd under that template has seen its format."""
+    from ..rl.templates import render
+
+    p = draw()
+    parts = question_parts(rng, p)
+    solution = long_solution(rng, p, parts)  # starts with "<think>", where the template's prompt ends
+    return {"text": render("complex", " ".join(parts)) + solution[len("<think>"):]}, [p.key]
+
+
 def fact_table(rng: random.Random, op: str) -> list[str]:
     """A run of facts for one operation within the v2 value range, e.g. `17 + 8 = 25`, `18 + 8 = 26`."""
     top = SIZES[SIZE].max_value

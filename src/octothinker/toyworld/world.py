@@ -21,16 +21,20 @@ CORPORA: dict[str, str] = {
     "qa_short": "qa",
     "qa_long": "qa",
     "qa_direct": "qa",  # v2 only: answers without working
+    "qa_long_chat": "web",  # v2 only: long CoT as a dialogue in the complex RL template's format (raw text)
     "instruct": "chat",
 }
 _DEFAULT_DOCS = {
     "general": "general_docs", "math_web_hq": "math_web_docs", "math_web_lq": "math_web_docs",
-    "qa_short": "qa_docs", "qa_long": "qa_docs", "qa_direct": "qa_docs", "instruct": "instruct_docs",
+    "qa_short": "qa_docs", "qa_long": "qa_docs", "qa_direct": "qa_docs", "qa_long_chat": "qa_docs",
+    "instruct": "instruct_docs",
 }
 _BUILDERS = {
     "math_web_hq": math_hq_doc, "math_web_lq": math_lq_doc, "qa_short": qa_short_doc,
     "qa_long": qa_long_doc, "instruct": instruct_doc,
 }
+
+V2_ONLY = ("qa_direct", "qa_long_chat")
 
 BENCHMARKS = ("toy_gsm", "toy_math", "toy_olympiad")
 BENCHMARK_MIX = {
@@ -60,8 +64,9 @@ def _builder(name: str, cfg: ToyWorldConfig):
         if name in ("qa_short", "qa_long", "instruct"):
             return lambda rng, draw: build(rng, draw, restate=cfg.restate_steps)
         return build
-    if name in ("qa_short", "qa_direct", "qa_long"):
-        return {"qa_short": v2.qa_short_doc, "qa_direct": v2.qa_direct_doc, "qa_long": v2.qa_long_doc}[name]
+    if name in ("qa_short", "qa_direct", "qa_long", "qa_long_chat"):
+        return {"qa_short": v2.qa_short_doc, "qa_direct": v2.qa_direct_doc, "qa_long": v2.qa_long_doc,
+                "qa_long_chat": v2.qa_long_chat_doc}[name]
     if name == "instruct":
         return lambda rng, draw: instruct_doc(rng, draw, restate=True)
     if name == "math_web_hq":
@@ -80,8 +85,8 @@ def _train_source(cfg: ToyWorldConfig, rng: random.Random):
 
 
 def corpus_names(cfg: ToyWorldConfig) -> list[str]:
-    """The corpora of the config's toy-world version (`qa_direct` exists from v2 on)."""
-    return [c for c in CORPORA if cfg.version >= 2 or c != "qa_direct"]
+    """The corpora of the config's toy-world version (`qa_direct` and `qa_long_chat` exist from v2 on)."""
+    return [c for c in CORPORA if cfg.version >= 2 or c not in V2_ONLY]
 
 
 def corpus_items(name: str, cfg: ToyWorldConfig, n_docs: int | None = None) -> Iterator[tuple[dict, list[str]]]:
