@@ -433,7 +433,7 @@ def _runner(kind: str) -> Callable:
 
         return lambda r, s: run_midtrain(r, stages=[s.name])
     if kind == "rl":
-        from .rl.trainer import run_rl
+        from .rl.run import run_rl
 
         # the runs of a group sharing step 0 all train at once; the first to end computes that point, the others read it
         return lambda r, s: run_rl(r, names=[s.name], defer_step0=any(s.name in m for m in shared_validation(r.rl.runs()).values()))

@@ -76,14 +76,14 @@ def test_runner_drives_pipeline_per_seed_and_writes_findings(recipe, tmp_path, m
     assert curve["val_accuracy"]["max"][-1] == pytest.approx(55.0) and curve["val_accuracy"]["min"][-1] == pytest.approx(50.0)
 
     md = (exp / "findings.md").read_text()
-    assert "| finding | paper's claim | comparison | mean difference | 95% CI | per-seed values | verdict |" in md
+    assert "| finding | paper's claim | comparison | mean difference | 95% CI | resolvable | per-seed values | verdict |" in md
     d = helps["mean_diff"]
     lo, hi = helps["ci_low"], helps["ci_high"]
     assert (f"| Mid-training helps RL | RL from a mid-trained model beats RL from the base. | short vs base "
-            f"(rl_accuracy, avg; claim short > base) | {d:+.1f} pp | [{lo:+.1f}, {hi:+.1f}] pp | "
+            f"(rl_accuracy, avg; claim short > base) | {d:+.1f} pp | [{lo:+.1f}, {hi:+.1f}] pp | ±{(hi - lo) / 2:.1f} pp | "
             f"s0 +40.0, s1 +43.0, s2 +44.0 | reproduced |") in md
     assert "| base vs short (fewshot_accuracy, avg; claim base > short) | -18.0 pp |" in md
-    assert "| hybrid vs short (rl_accuracy, avg; claim hybrid > short) | — | — | s0 missing, s1 missing, s2 missing | missing |" in md
+    assert "| hybrid vs short (rl_accuracy, avg; claim hybrid > short) | — | — | — | s0 missing, s1 missing, s2 missing | missing |" in md
     assert "## Long vs short: incomplete (measured comparisons: inconclusive)" in md
     assert "Missing for hybrid vs short, seed 2:" in md
     assert "| -0.0 pp |" not in md and "| long vs short (rl_accuracy, avg; claim long > short) | +0.0 pp |" in md

@@ -16,10 +16,7 @@ def _write(path, lines: list[str]):
 GOOD = [json.dumps({"question": "What is 1+1?", "answer": "2"}), json.dumps({"question": "3*3?", "answer": 9, "id": "p9"})]
 
 
-def test_reads_jsonl_ids_and_is_what_the_trainer_uses(tmp_path):
-    from octothinker.rl import trainer
-
-    assert trainer.load_prompts is load_prompts
+def test_reads_jsonl_and_ids(tmp_path):
     path = _write(tmp_path / "p.jsonl", [GOOD[0], "", GOOD[1]])
     assert load_prompts(path) == [{"id": "1", "question": "What is 1+1?", "answer": "2"},
                                   {"id": "p9", "question": "3*3?", "answer": 9}]

@@ -52,7 +52,7 @@ def test_bad_variants_fail_naming_the_key(rl, needle):
 
 def test_a_run_name_selects_only_that_run_and_a_source_selects_its_runs():
     """Stage rl:short must not also train the variant that starts from short (it has its own stage)."""
-    from octothinker.rl.trainer import select_runs
+    from octothinker.rl.run import select_runs
 
     runs = {"short": ("short", 1), "short-shuffled": ("short", 2), "base": ("base", 3), "from-dir": ("/m/x", 4)}
     assert list(select_runs(runs, ["short"])) == ["short"]

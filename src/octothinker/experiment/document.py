@@ -173,7 +173,7 @@ def build_blocks(result: dict, facts: dict, title: str, limits: Optional[str]) -
 
 def fmt_resolvable(c: dict) -> str:
     r = c.get("resolvable")
-    return "—" if r is None else f"±{fmt_value(r, c['unit'])}"
+    return "—" if r is None else f"±{r:.1f} {'pp' if c['unit'] == 'pp' else 'tok'}"
 
 
 def readiness_blocks(r: Optional[dict]) -> list:

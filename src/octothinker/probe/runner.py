@@ -109,10 +109,10 @@ def run_probe(recipe, target: str, n_prompts: int = 64, k: int = 16, seed: Optio
     ps = load_prompt_set(t.cfg, recipe.toyworld, recipe.eval.benchmark_dir, recipe.data.decontamination.ngram)
     recs = stream_prompts(ps.prompts, recipe.run.seed, n_prompts)
 
-    from ..rl.trainer import _device, _load_policy
+    from ..rl.run import load_policy, rl_device
 
-    device = _device(recipe.run.device)
-    model, tok, _ = _load_policy(recipe, str(t.model_dir) if t.model_dir is not None else "base")
+    device = rl_device(recipe.run.device)
+    model, tok, _ = load_policy(recipe, str(t.model_dir) if t.model_dir is not None else "base")
     model.to(device)
     t_load = time.perf_counter() - t0
     got = sample_and_grade(model, tok, recs, t.cfg, k, seed, batch_size)

@@ -18,7 +18,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.recipe == IMPORT:
         return _import(args)
     from ..cli import load_recipe_from_args
-    from .trainer import run_rl
+    from .run import run_rl
 
     out = run_rl(load_recipe_from_args(args), args.only or None)
     print(f"rl: wrote {out}")

@@ -235,7 +235,7 @@ def write_job(out: str | Path, cfg: dict, rows: list[dict], val_rows: list[dict]
 
 def export_verl(out: str | Path, prompts_path: str | None = None, recipe=None, model_path: str | None = None) -> Path:
     """Write the verl job files into `out` and return it."""
-    from .trainer import load_prompts
+    from .prompts import load_prompts
 
     template = recipe.rl.template if recipe is not None else "simple"
     kind = recipe.rl.answer_kind if recipe is not None else "math"
