@@ -517,7 +517,8 @@ class BudgetConfig:
         return 1e12 * (self.peak_tflops if self.peak_tflops is not None else GPU_PEAK_TFLOPS[self.gpu])
 
 
-EXPERIMENT_METRICS = ("rl_accuracy", "rl_gain", "rl_length", "rl_truncation", "rl_peak_drop", "fewshot_accuracy")
+EXPERIMENT_METRICS = ("rl_accuracy", "rl_gain", "rl_sampled_accuracy", "rl_sampled_gain", "rl_length", "rl_truncation",
+                      "rl_peak_drop", "fewshot_accuracy")
 
 
 @dataclass
@@ -526,7 +527,8 @@ class ComparisonConfig:
 
     a: str = ""  # an RL run name (rl_* metrics) or a model/stage name (fewshot_accuracy)
     b: str = ""
-    metric: Literal["rl_accuracy", "rl_gain", "rl_length", "rl_truncation", "rl_peak_drop", "fewshot_accuracy"] = "rl_accuracy"
+    metric: Literal["rl_accuracy", "rl_gain", "rl_sampled_accuracy", "rl_sampled_gain", "rl_length", "rl_truncation",
+                    "rl_peak_drop", "fewshot_accuracy"] = "rl_accuracy"
     expect: Literal["greater", "less"] = "greater"  # the paper's claim: metric(a) is greater / less than metric(b)
     benchmark: str = "avg"  # a benchmark name, or avg over the validated/evaluated benchmarks
     label: str = ""

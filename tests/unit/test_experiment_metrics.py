@@ -12,7 +12,8 @@ def run(tmp_path):
     # validation at steps 0, 5, 10; toy_gsm 10% -> 60% -> 40%, toy_math 0% -> 20% -> 30%
     write_rl_run(tmp_path, "short", {"toy_gsm": [0.1, 0.6, 0.4], "toy_math": [0.0, 0.2, 0.3]},
                  {"toy_gsm": [20, 30, 50], "toy_math": [40, 50, 70]},
-                 truncation=[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.1, 0.2, 0.3])
+                 truncation=[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.1, 0.2, 0.3],
+                 val_sampled={"toy_gsm": [0.05, 0.3, 0.35], "toy_math": [0.05, 0.1, 0.25]})
     write_eval_summary(tmp_path, "base", {"toy_gsm": 8.0, "toy_math": 4.0, "toy_olympiad": 3.0})
     return tmp_path
 
@@ -22,6 +23,9 @@ def run(tmp_path):
     ("rl_accuracy", "toy_gsm", 40.0),
     ("rl_gain", "avg", 30.0),              # 35 - mean(10, 0)
     ("rl_gain", "toy_math", 30.0),
+    ("rl_sampled_accuracy", "avg", 30.0),  # mean of 35 and 25 at the last validation row
+    ("rl_sampled_gain", "avg", 25.0),      # 30 - mean(5, 5)
+    ("rl_sampled_gain", "toy_gsm", 30.0),
     ("rl_length", "avg", 60.0),            # mean(50, 70)
     ("rl_length", "toy_gsm", 50.0),
     ("rl_peak_drop", "toy_gsm", 20.0),     # max 60 - last 40
@@ -100,3 +104,9 @@ def test_metrics_module_never_imports_torch():
             "octothinker.experiment.analysis; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_sampled_metrics_need_sampled_validation(tmp_path):
+    write_rl_run(tmp_path, "greedy_only", {"toy_gsm": [0.1, 0.4]})
+    with pytest.raises(MetricMissing, match="sampled_accuracy"):
+        metric_value(tmp_path, "rl_sampled_gain", "greedy_only", "avg")

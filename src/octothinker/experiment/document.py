@@ -186,9 +186,13 @@ def readiness_blocks(r: Optional[dict]) -> list:
                  f"validation accuracy), over {len(r['points'])} (seed, run) pairs of the runs "
                  f"{', '.join(r['runs'])}; 95% percentile-bootstrap interval over pairs (2000 resamples). Runs of "
                  "one seed share a base model, so pairs are not independent and the interval is optimistic.")]
-    rows = [[c["what"], str(c["n"]), "—" if c["rho"] is None else f"{c['rho']:+.2f}",
-             "—" if c["rho"] is None else f"[{c['low']:+.2f}, {c['high']:+.2f}]", c["reading"]] for c in r["correlations"]]
-    out.append(("table", ["measure", "pairs", "Spearman rho", "95% bootstrap CI", "reading"], rows))
+    for key, target in (("correlations", "greedy accuracy gain"), ("correlations_sampled", "avg@k gain")):
+        if key not in r:
+            continue
+        rows = [[c["what"], str(c["n"]), "—" if c["rho"] is None else f"{c['rho']:+.2f}",
+                 "—" if c["rho"] is None else f"[{c['low']:+.2f}, {c['high']:+.2f}]", c["reading"]] for c in r[key]]
+        out.append(("p", f"Against the realised {target}:"))
+        out.append(("table", ["measure", "pairs", "Spearman rho", "95% bootstrap CI", "reading"], rows))
     for pair, why in sorted(r["missing"].items()):
         out.append(("p", f"Missing pair {pair}: {why}"))
     return out

@@ -15,11 +15,12 @@ from ..paths import RunPaths, atomic_write_json, atomic_write_text
 
 def write_rl_run(run_dir: str | Path, name: str, val_accuracy: dict[str, Sequence[float]],
                  val_length: dict[str, Sequence[float]] | None = None, truncation: Sequence[float] = (),
-                 validate_every: int = 5) -> Path:
+                 validate_every: int = 5, val_sampled: dict[str, Sequence[float]] | None = None) -> Path:
     """metrics.jsonl with validation points at steps 0, v, 2v, ... (one per entry of each benchmark's list).
 
-    `val_accuracy[bench][i]` (a fraction) is the point at step i * validate_every; `truncation[j]` is the
-    training truncation rate (a fraction) of step j + 1 (default 0 for every training step).
+    `val_accuracy[bench][i]` (a fraction) is the point at step i * validate_every, `val_sampled[bench][i]` its
+    sampled avg@k (`sampled_accuracy`, a fraction; none by default); `truncation[j]` is the training truncation
+    rate (a fraction) of step j + 1 (default 0 for every training step).
     """
     n_points = max(len(v) for v in val_accuracy.values())
     steps = (n_points - 1) * validate_every
@@ -36,6 +37,8 @@ def write_rl_run(run_dir: str | Path, name: str, val_accuracy: dict[str, Sequenc
                 row[f"val/{bench}/accuracy"] = accs[i]
                 lengths = (val_length or {}).get(bench)
                 row[f"val/{bench}/response_len"] = lengths[i] if lengths else 30.0 + 2 * step
+                if (val_sampled or {}).get(bench):
+                    row[f"val/{bench}/sampled_accuracy"] = val_sampled[bench][i]
         rows.append(row)
     path = RunPaths(run_dir).rl(name) / "metrics.jsonl"
     atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))

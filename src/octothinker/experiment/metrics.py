@@ -17,9 +17,10 @@ from typing import Optional
 from ..paths import RunPaths, read_jsonl
 from ..report.collect import MEMORISATION_SETS, normalize_summary, num, split_validation
 
-RL_METRICS = ("rl_accuracy", "rl_gain", "rl_length", "rl_truncation", "rl_peak_drop")
-UNITS = {"rl_accuracy": "pp", "rl_gain": "pp", "rl_length": "tokens", "rl_truncation": "pp",
-         "rl_peak_drop": "pp", "fewshot_accuracy": "pp"}  # unit of a value difference
+RL_METRICS = ("rl_accuracy", "rl_gain", "rl_sampled_accuracy", "rl_sampled_gain", "rl_length", "rl_truncation",
+              "rl_peak_drop")
+UNITS = {"rl_accuracy": "pp", "rl_gain": "pp", "rl_sampled_accuracy": "pp", "rl_sampled_gain": "pp", "rl_length": "tokens",
+         "rl_truncation": "pp", "rl_peak_drop": "pp", "fewshot_accuracy": "pp"}  # unit of a value difference
 
 
 class MetricMissing(LookupError):
@@ -34,6 +35,7 @@ class RLSeries:
     val_steps: list[float] = field(default_factory=list)
     val_accuracy: list[dict[str, float]] = field(default_factory=list)  # per validation step: bench -> %
     val_length: list[dict[str, float]] = field(default_factory=list)  # per validation step: bench -> tokens
+    val_sampled: list[dict[str, float]] = field(default_factory=list)  # per validation step: bench -> avg@k %
     train_steps: list[float] = field(default_factory=list)
     truncation: list[float] = field(default_factory=list)  # percent, per training row that logs it
 
@@ -53,19 +55,23 @@ def read_rl(run_dir: str | Path, name: str) -> RLSeries:
             by_step[num(r["step"])] = r
     train, val = split_validation([by_step[s] for s in sorted(by_step)])
     out = RLSeries(path)
-    points: dict[float, tuple[dict, dict]] = {}
+    points: dict[float, tuple[dict, dict, dict]] = {}
     for bench, d in val.items():
         if bench in MEMORISATION_SETS:  # RL prompts, not a benchmark: never part of a benchmark average
             continue
-        for step, acc, length in zip(d["step"], d["accuracy"], d["length"]):
-            accs, lens = points.setdefault(step, ({}, {}))
+        sampled = d.get("sampled") or [None] * len(d["step"])
+        for step, acc, length, avg in zip(d["step"], d["accuracy"], d["length"], sampled):
+            accs, lens, avgs = points.setdefault(step, ({}, {}, {}))
             accs[bench] = acc
             if length is not None:
                 lens[bench] = length
+            if avg is not None:
+                avgs[bench] = avg
     for step in sorted(points):
         out.val_steps.append(step)
         out.val_accuracy.append(points[step][0])
         out.val_length.append(points[step][1])
+        out.val_sampled.append(points[step][2])
     for r in train:
         t = num(r.get("truncation_rate"))
         if t is not None and num(r.get("step")) is not None:
@@ -115,6 +121,15 @@ def rl_value(series: RLSeries, metric: str, benchmark: str = "avg") -> float:
         return accs[-1] - accs[0]
     if metric == "rl_peak_drop":
         return max(accs) - accs[-1]
+    if metric in ("rl_sampled_accuracy", "rl_sampled_gain"):
+        if not series.val_sampled[-1]:
+            raise MetricMissing(f"{p}: no sampled validation (val/<bench>/sampled_accuracy) at step {series.val_steps[-1]:g}")
+        last_avg = _at(series.val_sampled[-1], benchmark, "sampled_accuracy", p, series.val_steps[-1])
+        if metric == "rl_sampled_accuracy":
+            return last_avg
+        if len(series.val_steps) < 2 or not series.val_sampled[0]:
+            raise MetricMissing(f"{p}: rl_sampled_gain needs sampled validation at step 0 and later")
+        return last_avg - _at(series.val_sampled[0], benchmark, "sampled_accuracy", p, series.val_steps[0])
     raise ValueError(f"metric: unknown RL metric {metric!r}; known: {', '.join(RL_METRICS)}")
 
 

@@ -2,7 +2,8 @@
 accuracy) against the realised gain, over every probed RL run of every seed, with a bootstrap interval.
 
 Reads files only: `<seed dir>/probe/<run>/probe.json` (pipeline stage `probe:<run>`, `experiment.probe`), the
-run's RL validation (`rl_gain`: final minus step-0 accuracy, percentage points) and the initial model's eval
+run's RL validation (`rl_gain`: final minus step-0 greedy accuracy, and `rl_sampled_gain`: the same of avg@k, in
+percentage points) and the initial model's eval
 summary (`fewshot_accuracy`). The paper's observation to test: few-shot scores did not predict the RL outcome.
 """
 from __future__ import annotations
@@ -57,17 +58,20 @@ def readiness_points(recipe: Recipe, seed_dirs: dict[int, Path], runs: list[str]
             if measures is None or gain is None:
                 missing[f"{seed}/{run}"] = why or f"{Path(run_dir) / 'probe' / run / 'probe.json'}: not found"
                 continue
+            sampled, _ = value_or_missing(Path(run_dir), "rl_sampled_gain", run, "avg")
             few, _ = value_or_missing(Path(run_dir), "fewshot_accuracy", rl_runs[run][0], "avg")
-            points.append({"seed": seed, "run": run, "gain": gain, **measures, "fewshot_accuracy": few})
+            points.append({"seed": seed, "run": run, "gain": gain, "sampled_gain": sampled, **measures,
+                           "fewshot_accuracy": few})
     return points, missing
 
 
-def correlations(points: list[dict], n_boot: int = 2000) -> list[dict]:
-    """Per predictor: the pairs used, Spearman's rho with gain and its 95% percentile-bootstrap interval
-    (None where fewer than MIN_PAIRS pairs, or a constant predictor or gain, leave rho undefined)."""
+def correlations(points: list[dict], n_boot: int = 2000, target: str = "gain") -> list[dict]:
+    """Per predictor: the pairs used, Spearman's rho with `target` ("gain": greedy, "sampled_gain": avg@k) and its
+    95% percentile-bootstrap interval (None where fewer than MIN_PAIRS pairs, or a constant predictor or gain,
+    leave rho undefined)."""
     rows = []
     for key, what in PREDICTORS:
-        pairs = [(float(p[key]), float(p["gain"])) for p in points if p.get(key) is not None]
+        pairs = [(float(p[key]), float(p[target])) for p in points if p.get(key) is not None and p.get(target) is not None]
         row = {"measure": key, "what": what, "n": len(pairs), "rho": None, "low": None, "high": None, "note": ""}
         xs, ys = [x for x, _ in pairs], [y for _, y in pairs]
         if len(pairs) < MIN_PAIRS:
@@ -102,7 +106,10 @@ def analyze_readiness(recipe: Recipe, seed_dirs: dict[int, Path]) -> Optional[di
 
     runs = readiness_probed(recipe.rl.runs())
     points, missing = readiness_points(recipe, seed_dirs, runs)
-    rows = correlations(points)
-    for r in rows:
-        r["reading"] = reading(r)
-    return {"runs": runs, "points": points, "missing": missing, "correlations": rows}
+    out = {"runs": runs, "points": points, "missing": missing}
+    for name, target in (("correlations", "gain"), ("correlations_sampled", "sampled_gain")):
+        rows = correlations(points, target=target)
+        for r in rows:
+            r["reading"] = reading(r)
+        out[name] = rows
+    return out
