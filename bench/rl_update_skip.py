@@ -53,7 +53,7 @@ def main() -> None:
         print(f"{name:8s} update s/step: " + " ".join(f"{t:.2f}" for t in ts) + f"  mean {statistics.mean(ts):.2f}")
     ratio = statistics.mean(times["skip"]) / statistics.mean(times["baseline"])
     a, b = (dict(trainers[n].model.named_parameters()) for n in ("baseline", "skip"))
-    drift = max(float((a[k] - b[k]).abs().max()) for k in a)
+    drift = max(float((a[k] - b[k]).detach().abs().max()) for k in a)
     print(f"ratio skip / baseline (update time): {ratio:.2f}; max |param difference| after {args.steps} steps: {drift:.2e}")
 
 
