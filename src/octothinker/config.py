@@ -527,8 +527,7 @@ class ComparisonConfig:
 
     a: str = ""  # an RL run name (rl_* metrics) or a model/stage name (fewshot_accuracy)
     b: str = ""
-    metric: Literal["rl_accuracy", "rl_gain", "rl_sampled_accuracy", "rl_sampled_gain", "rl_length", "rl_truncation",
-                    "rl_peak_drop", "fewshot_accuracy"] = "rl_accuracy"
+    metric: Literal[EXPERIMENT_METRICS] = "rl_accuracy"  # type: ignore[valid-type]  (the tuple above, one list)
     expect: Literal["greater", "less"] = "greater"  # the paper's claim: metric(a) is greater / less than metric(b)
     benchmark: str = "avg"  # a benchmark name, or avg over the validated/evaluated benchmarks
     label: str = ""

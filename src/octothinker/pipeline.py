@@ -233,8 +233,8 @@ def _measure(recipe: Recipe, vocab: int, device: str, budget_s: float) -> Rates 
     return Rates(train_tps=train_tps, decode_call_s=call_s, decode_token_s=token_s, probe_s=time.perf_counter() - t_start)
 
 
-def plan(recipe: Recipe, probe: bool = True) -> list[Stage]:
-    """The ordered stage list of a recipe, with dependencies, hashes and time estimates. `probe=False` skips the
+def plan(recipe: Recipe, time_probe: bool = True) -> list[Stage]:
+    """The ordered stage list of a recipe, with dependencies, hashes and time estimates. `time_probe=False` skips the
     timing probe (importing torch and transformers takes longer than the probe itself: ~10 s on a 2-core CPU)
     and estimates from the last run's times or fixed rates; a parallel run does so, its workers import torch."""
     paths = RunPaths(recipe.run_dir)
@@ -292,7 +292,7 @@ def plan(recipe: Recipe, probe: bool = True) -> list[Stage]:
     for s in stages:
         s.hash = _hash({"id": s.id, "config": s.config, "deps": [by_id[d].hash for d in s.deps if d in by_id]})
         by_id[s.id] = s
-    calibrate(stages, read_state(recipe.run_dir), default_rates(recipe), (lambda: probe_rates(recipe)) if probe else (lambda: None))
+    calibrate(stages, read_state(recipe.run_dir), default_rates(recipe), (lambda: probe_rates(recipe)) if time_probe else (lambda: None))
     return stages
 
 
@@ -469,7 +469,7 @@ def run_pipeline(
     """Run the recipe's stages (in order, or with `jobs` > 1 independent ones side by side); returns the run directory."""
     run_dir = Path(recipe.run_dir)
     state = read_state(run_dir)
-    stages = select(plan(recipe, probe=jobs == 1), only, start)
+    stages = select(plan(recipe, time_probe=jobs == 1), only, start)
     echo(describe_plan(recipe, stages, state, budget=dry_run))
     if dry_run:
         return run_dir

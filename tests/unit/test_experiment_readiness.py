@@ -81,12 +81,12 @@ def test_plan_adds_a_probe_stage_per_rewarded_run(tmp_path):
     d = fixture_recipe_dict(tmp_path)
     d["experiment"]["probe"] = {"enabled": True}
     d["rl"]["variants"] = {"short-shuffled": {"init_from": "short", "reward_control": "shuffled"}}
-    stages = {s.id: s for s in plan(recipe_from_dict(d), probe=False)}
+    stages = {s.id: s for s in plan(recipe_from_dict(d), time_probe=False)}
     assert sorted(i for i in stages if i.startswith("probe:")) == ["probe:base", "probe:hybrid", "probe:long", "probe:short"]
     assert stages["probe:short"].deps == ["midtrain:short"]
     assert "probe:short" in stages["report"].deps
     d["experiment"]["probe"] = {"enabled": False}
-    assert not [s for s in plan(recipe_from_dict(d), probe=False) if s.kind == "probe"]
+    assert not [s for s in plan(recipe_from_dict(d), time_probe=False) if s.kind == "probe"]
 
 
 def test_probe_settings_are_checked(tmp_path):

@@ -71,7 +71,7 @@ def _run_seeds_side_by_side(per_seed: dict, runs: dict, facts: dict, exp_dir: Pa
     """Every seed's pending stages as one graph (`--jobs`): the seeds and the arms within a seed run side by side."""
     prepared = []
     for s, r in per_seed.items():
-        stages = pipeline.plan(r, probe=False)
+        stages = pipeline.plan(r, time_probe=False)
         book, todo = pipeline.prepare(r, stages, pipeline.read_state(r.run_dir), False, echo)
         prepared.append((r, book, todo))
         runs[str(s)] = {"run_dir": str(r.run_dir), "status": "running", "started": time.time()}

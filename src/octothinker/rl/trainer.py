@@ -385,15 +385,19 @@ class RLTrainer:
     def _first_point(self) -> None:
         """The step-0 row, from the shared cache or computed now; with `defer_step0` and no cached result it is
         left to the end (`_deferred_point`): a run from the same model may compute it meanwhile."""
+        from .validation import cache_path
+
         key = self.step0_key()
         atomic_write_json(self.out / STEP0_KEY, {"key": key})
-        if self.defer_step0 and self.step0_from is not None and not (self.cache_dir / f"{key}.json").is_file():
+        if self.defer_step0 and self.step0_from is not None and not cache_path(self.cache_dir, key).is_file():
             return
         append_jsonl(self.out / "metrics.jsonl", {"step": 0, **self.validate(0, key=key)})
 
     def _deferred_point(self) -> None:
         """Put the step-0 row first in metrics.jsonl if training started without it: the cached result when a
         sibling computed it, else a validation of the initial policy (`step0_from()`)."""
+        from .validation import cache_path
+
         metrics = self.out / "metrics.jsonl"
         rows = read_jsonl(metrics)
         if any(r.get("step") == 0 for r in rows):
@@ -402,7 +406,7 @@ class RLTrainer:
         key = json.loads(key_file.read_text())["key"] if key_file.is_file() else None
         if key is None or self.step0_from is None:
             raise RuntimeError(f"{metrics}: the step-0 validation row is missing and the initial policy is unknown")
-        initial = None if (self.cache_dir / f"{key}.json").is_file() else self.step0_from()
+        initial = None if cache_path(self.cache_dir, key).is_file() else self.step0_from()
         row = {"step": 0, **self.validate(0, model=initial, key=key)}
         atomic_write_text(metrics, "".join(json.dumps(r) + "\n" for r in [row, *rows]))
 

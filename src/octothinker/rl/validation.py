@@ -113,12 +113,17 @@ def validation_key(model, sets: dict[str, list[dict]], cfg, stop, seed: int) -> 
     return h.hexdigest()[:24]
 
 
+def cache_path(cache_dir: Path, key: str) -> Path:
+    """Where `cached` keeps the result of `key`."""
+    return Path(cache_dir) / f"{key}.json"
+
+
 def cached(cache_dir: Path, key: str, compute: Callable[[], dict]) -> dict:
     """`compute()` unless `cache_dir/<key>.json` holds its result already (e.g. the step-0 point of a control arm
     that starts from the same model as its treatment arm); the result is stored for the next run."""
     from ..paths import atomic_write_json
 
-    path = Path(cache_dir) / f"{key}.json"
+    path = cache_path(cache_dir, key)
     if path.is_file():
         try:
             return json.loads(path.read_text())
