@@ -16,9 +16,9 @@ from typing import Optional
 
 from ..paths import RunPaths, read_jsonl
 from ..report.collect import MEMORISATION_SETS, normalize_summary, num, split_validation
+from ..study_config import EXPERIMENT_METRICS
 
-RL_METRICS = ("rl_accuracy", "rl_gain", "rl_sampled_accuracy", "rl_sampled_gain", "rl_length", "rl_truncation",
-              "rl_peak_drop")
+RL_METRICS = tuple(m for m in EXPERIMENT_METRICS if m.startswith("rl_"))  # read from RL runs; the rest from eval
 UNITS = {"rl_accuracy": "pp", "rl_gain": "pp", "rl_sampled_accuracy": "pp", "rl_sampled_gain": "pp", "rl_length": "tokens",
          "rl_truncation": "pp", "rl_peak_drop": "pp", "fewshot_accuracy": "pp"}  # unit of a value difference
 
