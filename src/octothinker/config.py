@@ -113,6 +113,7 @@ class TokenizerConfig:
     path: Optional[str] = None  # hf: hub id or local directory
     vocab_size: int = 384  # toy_bpe only
     sample_docs: int = 2000  # toy_bpe only: documents per source the tokenizer is trained on
+    join_space_digit: bool = False  # toy_bpe only: " 7" is one token, so copying a number keys on the word before it
 
     def validate(self) -> None:
         if self.kind == "hf" and not self.path:

@@ -68,7 +68,7 @@ def build_tokenizer(recipe, paths: RunPaths):
         ]
         if not sample:
             raise ValueError("tokenizer: no documents to train the toy BPE on (data.sources is empty?)")
-        tok = train_toy_tokenizer(sample, cfg.vocab_size)
+        tok = train_toy_tokenizer(sample, cfg.vocab_size, cfg.join_space_digit)
     else:
         tok = load_tokenizer(cfg.path)
     with atomic_dir(out) as tmp:

@@ -13,19 +13,24 @@ EOS = "<|endoftext|>"
 SPECIAL_TOKENS = [PAD, EOS]  # ids 0 and 1 in the toy tokenizer
 
 
-def train_toy_tokenizer(texts: Iterable[str], vocab_size: int = 384):
+def train_toy_tokenizer(texts: Iterable[str], vocab_size: int = 384, join_space_digit: bool = False):
     """Train a byte-level BPE whose pre-tokenizer splits every digit on its own.
 
     One token per digit is what lets ~1M-parameter models learn arithmetic within a few
     million tokens (a BPE that merges digits learned nothing in the same budget).
+    `join_space_digit`: a space before a digit stays with it (" 7" can be one token), so the token
+    before a number's first digit is the word before it, which a copying (induction) head can key on;
+    otherwise every number starts after the same bare " " token.
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE(unk_token=None))
+    digits = (pre_tokenizers.Split(Regex(r" ?[0-9]"), behavior="isolated") if join_space_digit
+              else pre_tokenizers.Digits(individual_digits=True))
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [
-            pre_tokenizers.Digits(individual_digits=True),
+            digits,
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
         ]
     )
