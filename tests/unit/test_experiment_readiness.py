@@ -48,6 +48,16 @@ def test_correlations_exact_and_degenerate_cases():
     assert reading(rows["format_rate"]).startswith("predicts: higher goes with less")
 
 
+def test_correlations_within_seed():
+    # seed 1's arms all gained more and probed higher: pooled rho is high, inside each seed the ranking is reversed
+    pts = [{"seed": s, "gain": g + 10 * s, "pass@1": x + 10 * s} for s in (0, 1) for g, x in [(1, 3), (2, 2), (3, 1)]]
+    row = {r["measure"]: r for r in correlations(pts, n_boot=200)}["pass@1"]
+    assert row["rho"] == pytest.approx(1 - 6 * 16 / (6 * 35))
+    assert (row["rho_within"], row["low_within"], row["high_within"], row["seeds_within"]) == (
+        pytest.approx(-1.0), pytest.approx(-1.0), pytest.approx(-1.0), 2)
+    assert {r["measure"]: r for r in correlations(pts, n_boot=200)}["lucky_rate"]["rho_within"] is None
+
+
 def test_analysis_and_document_show_the_readiness_table(tmp_path):
     recipe = _recipe(tmp_path)
     dirs = {}

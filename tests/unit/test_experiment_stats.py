@@ -127,3 +127,24 @@ def test_spearman_bootstrap_monotone_and_degenerate():
         stats.spearman_bootstrap([1, 2], [1, 2], n_boot=0)
     with pytest.raises(ValueError, match="none of the 1 resamples"):  # seed 0 draws the same pair twice
         stats.spearman_bootstrap([1, 2], [1, 2], n_boot=1, seed=0)
+
+
+def test_within_group_spearman_removes_the_between_group_shift():
+    # each group ranks perfectly backwards, but group 2 sits higher on both axes: pooled rho is positive
+    a = ([1, 2, 3], [3, 2, 1])
+    b = ([10, 11, 12], [12, 11, 10])
+    assert stats.spearman(a[0] + b[0], a[1] + b[1]) == pytest.approx(1 - 6 * 16 / (6 * 35), abs=1e-12)  # +0.542857
+    rho, lo, hi, n = stats.within_group_spearman([a, b], n_boot=500, seed=0)
+    assert (rho, lo, hi, n) == (pytest.approx(-1.0), pytest.approx(-1.0), pytest.approx(-1.0), 2)
+    assert stats.within_group_spearman([a, b], n_boot=500, seed=0) == (rho, lo, hi, n)  # seeded
+
+
+def test_within_group_spearman_averages_groups_and_skips_small_or_constant_ones():
+    up, down = ([1, 2, 3, 4], [1, 2, 3, 4]), ([1, 2, 3, 4], [4, 3, 2, 1])
+    rho, lo, hi, n = stats.within_group_spearman([up, down, ([1, 2], [2, 1]), ([1, 1, 1], [1, 2, 3])], n_boot=200)
+    assert (rho, n) == (pytest.approx(0.0), 2)
+    assert lo == pytest.approx(0.0) and hi == pytest.approx(0.0)  # every defined resample of each group is +-1
+    with pytest.raises(ValueError, match="no group has a defined rho"):
+        stats.within_group_spearman([([1, 2], [1, 2]), ([5, 5, 5], [1, 2, 3])])
+    with pytest.raises(ValueError, match="n_boot"):
+        stats.within_group_spearman([up], n_boot=0)

@@ -185,17 +185,27 @@ def readiness_blocks(r: Optional[dict]) -> list:
                  f"run's RL settings, before RL; few-shot: its eval) and the realised RL gain (final minus step-0 "
                  f"validation accuracy), over {len(r['points'])} (seed, run) pairs of the runs "
                  f"{', '.join(r['runs'])}; 95% percentile-bootstrap interval over pairs (2000 resamples). Runs of "
-                 "one seed share a base model, so pairs are not independent and the interval is optimistic.")]
+                 "one seed share a base model, so pairs are not independent and the interval is optimistic. The last "
+                 "column ranks inside each seed only (the branches of one stable model), averaged over seeds, with a "
+                 "bootstrap within seeds: a seed whose every arm did better cannot make it large.")]
     for key, target in (("correlations", "greedy accuracy gain"), ("correlations_sampled", "avg@k gain")):
         if key not in r:
             continue
         rows = [[c["what"], str(c["n"]), "—" if c["rho"] is None else f"{c['rho']:+.2f}",
-                 "—" if c["rho"] is None else f"[{c['low']:+.2f}, {c['high']:+.2f}]", c["reading"]] for c in r[key]]
+                 "—" if c["rho"] is None else f"[{c['low']:+.2f}, {c['high']:+.2f}]", c["reading"], _within(c)]
+                for c in r[key]]
         out.append(("p", f"Against the realised {target}:"))
-        out.append(("table", ["measure", "pairs", "Spearman rho", "95% bootstrap CI", "reading"], rows))
+        out.append(("table", ["measure", "pairs", "Spearman rho", "95% bootstrap CI", "reading",
+                              "within-seed rho [95% CI]"], rows))
     for pair, why in sorted(r["missing"].items()):
         out.append(("p", f"Missing pair {pair}: {why}"))
     return out
+
+
+def _within(c: dict) -> str:
+    if c.get("rho_within") is None:
+        return "—"
+    return f"{c['rho_within']:+.2f} [{c['low_within']:+.2f}, {c['high_within']:+.2f}] ({c['seeds_within']} seeds)"
 
 
 def _limits_blocks(text: Optional[str]) -> list:

@@ -68,11 +68,13 @@ def readiness_points(recipe: Recipe, seed_dirs: dict[int, Path], runs: list[str]
 def correlations(points: list[dict], n_boot: int = 2000, target: str = "gain") -> list[dict]:
     """Per predictor: the pairs used, Spearman's rho with `target` ("gain": greedy, "sampled_gain": avg@k) and its
     95% percentile-bootstrap interval (None where fewer than MIN_PAIRS pairs, or a constant predictor or gain,
-    leave rho undefined)."""
+    leave rho undefined); and `rho_within` [low_within, high_within]: rho inside each seed, averaged over seeds."""
     rows = []
     for key, what in PREDICTORS:
-        pairs = [(float(p[key]), float(p[target])) for p in points if p.get(key) is not None and p.get(target) is not None]
-        row = {"measure": key, "what": what, "n": len(pairs), "rho": None, "low": None, "high": None, "note": ""}
+        kept = [p for p in points if p.get(key) is not None and p.get(target) is not None]
+        pairs = [(float(p[key]), float(p[target])) for p in kept]
+        row = {"measure": key, "what": what, "n": len(pairs), "rho": None, "low": None, "high": None, "note": "",
+               **_within_seed(kept, key, target, n_boot)}
         xs, ys = [x for x, _ in pairs], [y for _, y in pairs]
         if len(pairs) < MIN_PAIRS:
             row["note"] = f"fewer than {MIN_PAIRS} pairs"
@@ -85,6 +87,20 @@ def correlations(points: list[dict], n_boot: int = 2000, target: str = "gain") -
                 row["note"] = str(exc)
         rows.append(row)
     return rows
+
+
+def _within_seed(points: list[dict], key: str, target: str, n_boot: int) -> dict:
+    """The same rank relation inside each seed (its runs share one stable model), averaged over seeds."""
+    by_seed: dict = {}
+    for p in points:
+        xs, ys = by_seed.setdefault(p.get("seed"), ([], []))
+        xs.append(float(p[key]))
+        ys.append(float(p[target]))
+    try:
+        rho, low, high, n = stats.within_group_spearman(list(by_seed.values()), n_boot=n_boot, seed=0)
+    except ValueError:
+        return {"rho_within": None, "low_within": None, "high_within": None, "seeds_within": 0}
+    return {"rho_within": rho, "low_within": low, "high_within": high, "seeds_within": n}
 
 
 def reading(row: dict) -> str:

@@ -171,3 +171,41 @@ def spearman_bootstrap(xs: Sequence[float], ys: Sequence[float], n_boot: int = 2
         raise ValueError(f"spearman_bootstrap: none of the {n_boot} resamples had a defined rho (too few distinct pairs)")
     boots.sort()
     return rho, _percentile(boots, 0.025), _percentile(boots, 0.975)
+
+
+def within_group_spearman(groups: Sequence[tuple[Sequence[float], Sequence[float]]], n_boot: int = 2000,
+                          seed: int = 0) -> tuple[float, float, float, int]:
+    """(mean rho, low, high, groups used): Spearman's rho computed inside each group (e.g. the runs of one seed,
+    which share a base model), averaged over the groups where it is defined; 95% percentile-bootstrap interval
+    from resampling pairs within each group (stratified, seeded). Between-group differences (a seed whose every
+    arm is better) cannot make it large: it asks whether the measure ranks the arms of one base. Groups of fewer
+    than 3 pairs are skipped."""
+    import random
+
+    if n_boot < 1:
+        raise ValueError(f"within_group_spearman: n_boot must be >= 1, got {n_boot}")
+    usable = []
+    for xs, ys in groups:
+        if len(xs) < 3 and len(xs) == len(ys):  # two points always rank +-1: no evidence
+            continue
+        xs, ys = _check_pairs(xs, ys, "within_group_spearman")
+        if _pearson(average_ranks(xs), average_ranks(ys)) is not None:
+            usable.append((xs, ys))
+    if not usable:
+        raise ValueError("within_group_spearman: no group has a defined rho (each needs >= 2 distinct x and y)")
+    rho = sum(spearman(xs, ys) for xs, ys in usable) / len(usable)
+    rng = random.Random(seed)
+    boots = []
+    for _ in range(n_boot):
+        rs = []
+        for xs, ys in usable:
+            idx = [rng.randrange(len(xs)) for _ in range(len(xs))]
+            r = _pearson(average_ranks([xs[i] for i in idx]), average_ranks([ys[i] for i in idx]))
+            if r is not None:
+                rs.append(r)
+        if rs:
+            boots.append(sum(rs) / len(rs))
+    if not boots:
+        raise ValueError(f"within_group_spearman: none of the {n_boot} resamples had a defined rho")
+    boots.sort()
+    return rho, _percentile(boots, 0.025), _percentile(boots, 0.975), len(usable)
