@@ -208,11 +208,8 @@ class RLTrainer:
                         p.grad = torch.zeros_like(p)
                 for chunk in plan_chunks(live, batch, cfg.micro_batch_size) if live else []:
                     part = torch.tensor(chunk)
-                    with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
-                        logp, ent, mask = token_logps(self.model, batch, part, True, self.device, bool(cfg.entropy_coef),
-                                                      temperature=cfg.temperature)
+                    logp, ent, mask = self._policy_forward(batch, part, seq_mask, bool(cfg.entropy_coef))
                     width = logp.shape[1]
-                    mask = mask * seq_mask[part].unsqueeze(1).to(self.device)
                     old = old_logp[part, :width].to(self.device) if old_logp is not None else logp.detach()
                     pg, clipped = L.clipped_pg_loss(logp, old, adv[part].to(self.device), cfg.clip_low, cfg.clip_high, mask)
                     agg = dict(mode=cfg.loss_agg, max_len=max_len, n_tokens=n_tok, n_seqs=n_seq)
@@ -239,6 +236,15 @@ class RLTrainer:
         out.update(updates=updates, rollouts_used=int(idx_all.numel()), lr=cfg.lr)
         return out
 
+    def _policy_forward(self, batch: dict, part: torch.Tensor, seq_mask: torch.Tensor, entropy_grad: bool):
+        """The policy's tempered token log-probs, entropies and loss mask (response mask x the rollout's loss mask)
+        of rollouts `part`, under bf16 autocast when configured: the one forward of the update and of idle rollouts."""
+        cfg = self.cfg
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+            logp, ent, mask = token_logps(self.model, batch, part, True, self.device, entropy_grad,
+                                          temperature=cfg.temperature)
+        return logp, ent, mask * seq_mask[part].unsqueeze(1).to(self.device)
+
     def _split_idle(self, mini: torch.Tensor, adv: torch.Tensor) -> tuple[list[int], list[int]]:
         """Rollouts of a mini-batch that carry a gradient, and those that carry none: with advantage exactly 0
         and no entropy or KL term, a rollout's loss and gradient are 0, so its backward pass can be skipped
@@ -253,10 +259,7 @@ class RLTrainer:
     def _idle_stats(self, batch: dict, part: torch.Tensor, seq_mask: torch.Tensor, sums: dict) -> None:
         """The logged entropy of rollouts without a gradient (a forward pass, no backward); their loss,
         clipped share and KL are exactly 0."""
-        cfg = self.cfg
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
-            _, ent, mask = token_logps(self.model, batch, part, True, self.device, temperature=cfg.temperature)
-        mask = mask * seq_mask[part].unsqueeze(1).to(self.device)
+        _, ent, mask = self._policy_forward(batch, part, seq_mask, False)
         sums["entropy"] += float((ent * mask).sum())
         sums["tokens"] += float(mask.sum())
 
