@@ -129,10 +129,21 @@ def _check_pairs(xs: Sequence[float], ys: Sequence[float], what: str) -> tuple[l
     return xs, ys
 
 
+def _rank_rho(xs: Sequence[float], ys: Sequence[float]) -> Optional[float]:
+    """Spearman's rho of checked pairs; None when either side is constant."""
+    return _pearson(average_ranks(xs), average_ranks(ys))
+
+
+def _resampled_rho(xs: Sequence[float], ys: Sequence[float], rng) -> Optional[float]:
+    """Spearman's rho of one bootstrap resample: len(xs) pairs drawn with replacement from `rng`."""
+    idx = [rng.randrange(len(xs)) for _ in range(len(xs))]
+    return _rank_rho([xs[i] for i in idx], [ys[i] for i in idx])
+
+
 def spearman(xs: Sequence[float], ys: Sequence[float]) -> float:
     """Spearman's rank correlation: the Pearson correlation of the average ranks (ties share their mean rank)."""
     xs, ys = _check_pairs(xs, ys, "spearman")
-    rho = _pearson(average_ranks(xs), average_ranks(ys))
+    rho = _rank_rho(xs, ys)
     if rho is None:
         raise ValueError("spearman: undefined when xs or ys is constant")
     return rho
@@ -160,13 +171,7 @@ def spearman_bootstrap(xs: Sequence[float], ys: Sequence[float], n_boot: int = 2
         raise ValueError(f"spearman_bootstrap: n_boot must be >= 1, got {n_boot}")
     rho = spearman(xs, ys)
     rng = random.Random(seed)
-    n = len(xs)
-    boots = []
-    for _ in range(n_boot):
-        idx = [rng.randrange(n) for _ in range(n)]
-        r = _pearson(average_ranks([xs[i] for i in idx]), average_ranks([ys[i] for i in idx]))
-        if r is not None:
-            boots.append(r)
+    boots = [r for r in (_resampled_rho(xs, ys, rng) for _ in range(n_boot)) if r is not None]
     if not boots:
         raise ValueError(f"spearman_bootstrap: none of the {n_boot} resamples had a defined rho (too few distinct pairs)")
     boots.sort()
@@ -184,25 +189,22 @@ def within_group_spearman(groups: Sequence[tuple[Sequence[float], Sequence[float
 
     if n_boot < 1:
         raise ValueError(f"within_group_spearman: n_boot must be >= 1, got {n_boot}")
-    usable = []
+    usable, rhos = [], []
     for xs, ys in groups:
         if len(xs) < 3 and len(xs) == len(ys):  # two points always rank +-1: no evidence
             continue
         xs, ys = _check_pairs(xs, ys, "within_group_spearman")
-        if _pearson(average_ranks(xs), average_ranks(ys)) is not None:
+        r = _rank_rho(xs, ys)
+        if r is not None:
             usable.append((xs, ys))
+            rhos.append(r)
     if not usable:
         raise ValueError("within_group_spearman: no group has a defined rho (each needs >= 2 distinct x and y)")
-    rho = sum(spearman(xs, ys) for xs, ys in usable) / len(usable)
+    rho = sum(rhos) / len(rhos)
     rng = random.Random(seed)
     boots = []
     for _ in range(n_boot):
-        rs = []
-        for xs, ys in usable:
-            idx = [rng.randrange(len(xs)) for _ in range(len(xs))]
-            r = _pearson(average_ranks([xs[i] for i in idx]), average_ranks([ys[i] for i in idx]))
-            if r is not None:
-                rs.append(r)
+        rs = [r for r in (_resampled_rho(xs, ys, rng) for xs, ys in usable) if r is not None]
         if rs:
             boots.append(sum(rs) / len(rs))
     if not boots:
