@@ -87,14 +87,19 @@ def work_seconds(work: dict, rates: Rates) -> float:
             + float(work.get("decode_tokens", 0.0)) * rates.decode_token_s)
 
 
-def calibrate(stages: list[Stage], state: dict, base: Rates, probe: Callable[[], Rates | None]) -> None:
-    """Set every stage's `estimate_s` and `basis`.
+def calibrate(stages: list[Stage], state: dict, base: Rates, probe: Callable[[], Rates | None],
+              cores: int | None = None) -> None:
+    """Set every stage's `estimate_s` (seconds on all of this machine's threads) and `basis`.
 
     A kind with finished stages in `state` (the last run's pipeline.json) is scaled by them:
     sum(wall_s) / sum(work at `base`) over those stages (their recorded `work`, else the current
-    plan's work of the same stage id). Other probed kinds use `probe()`'s rates (called at most
-    once, only when needed; None = no probe possible); the rest use `base`.
+    plan's work of the same stage id); a stage that ran on fewer threads than `cores` (side by side)
+    counts its wall divided by `thread_slowdown`. Other probed kinds use `probe()`'s rates (called at
+    most once, only when needed; None = no probe possible); the rest use `base`.
     """
+    from .scheduler import cpu_budget, thread_slowdown
+
+    cores = cores or cpu_budget()
     works = {s.id: s.work for s in stages}
     spent: dict[str, list[float]] = {}
     for sid, rec in state.items():
@@ -104,7 +109,7 @@ def calibrate(stages: list[Stage], state: dict, base: Rates, probe: Callable[[],
         est = work_seconds(work, base) if work else 0.0
         if est > 0:
             acc = spent.setdefault(sid.split(":")[0], [0.0, 0.0])
-            acc[0] += float(rec["wall_s"])
+            acc[0] += float(rec["wall_s"]) / thread_slowdown(int(rec.get("threads") or cores), cores)
             acc[1] += est
     measured = None
     if any(s.kind in PROBED_KINDS and s.kind not in spent for s in stages):
@@ -536,7 +541,7 @@ def run_side_by_side(runs: list[tuple[Recipe, Book, list[Stage]]], jobs: int, ec
     echo(f"running up to {jobs} stages at a time on {cores} core(s), threads split between them")
     try:
         failure = run_parallel([r for r, _, _ in runs], tagged, jobs, _run_tagged,
-                               lambda t, n: books[t.run].start(t.stage, n), lambda t, w: books[t.run].done(t.stage, w),
+                               lambda t, n, eta: books[t.run].start(t.stage, n, eta), lambda t, w: books[t.run].done(t.stage, w),
                                lambda t, f: books[t.run].failed(t.stage, f), cores=cores)
     except KeyboardInterrupt:
         for book in books:

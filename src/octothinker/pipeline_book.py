@@ -85,10 +85,14 @@ class Book:
         self.echo(f"{self._tag(s)}: cached (same config), skipped")
         self.remaining -= s.estimate_s
 
-    def start(self, s: Stage, threads: int | None) -> None:
+    def start(self, s: Stage, threads: int | None, eta_s: float | None = None) -> None:
+        """Record and print a stage's start; `eta_s` is the scheduler's simulated wall time left for everything
+        scheduled together (a parallel run); serially it is the sum of the estimates still to run."""
         elapsed = time.time() - self.t_start
-        left = f"{threads} thread(s); elapsed {fmt_s(elapsed)}, work left ~" if threads else f"elapsed {fmt_s(elapsed)}, ETA for the rest ~"
-        self.echo(f"{self._tag(s)}: running (stage ~{fmt_s(s.estimate_s)}; {left}{fmt_s(self.remaining)})")
+        on = f" on {threads} thread(s)" if threads else ""
+        eta = self.remaining if eta_s is None else eta_s
+        self.echo(f"{self._tag(s)}: running (stage ~{fmt_s(s.estimate_s)}{on}; elapsed {fmt_s(elapsed)}, "
+                  f"ETA for the rest ~{fmt_s(eta)})")
         moved = _supersede(s, self.state.get(s.id), self.force)
         if moved:
             self.echo(f"{self._tag(s)}: its config changed; the old output was moved to {moved}")

@@ -10,6 +10,7 @@ prefixed with its stage id; `pipeline.json` is written by the parent only.
 from __future__ import annotations
 
 import io
+import math
 import multiprocessing as mp
 import os
 import queue
@@ -85,6 +86,62 @@ def runs_alone(stage, pending: Sequence, below: set[str], gain: float = TWO_THRE
     them side by side: (own + beside) / gain < own, i.e. beside < own * (gain - 1)."""
     beside = sum(float(t.estimate_s) for t in pending if t.id != stage.id and t.id not in below)
     return beside < float(stage.estimate_s) * (gain - 1)
+
+
+def thread_slowdown(threads: int, cores: int, gain: float = TWO_THREAD_GAIN) -> float:
+    """How many times longer a stage takes on `threads` of `cores` threads than on all of them: each halving
+    of the threads costs a factor `gain` (1.5 on this 2-core CPU: one thread of two takes 1.5x as long)."""
+    if threads >= cores:
+        return 1.0
+    return (cores / max(1, threads)) ** math.log2(gain)
+
+
+def next_starts(ready: list, pending: Sequence, below: dict[str, set[str]], running: int, jobs: int,
+                free: int) -> list[tuple]:
+    """The (stage, threads) to start now, in order, from `ready` (sorted by priority; consumed): the one
+    policy of the real scheduler and of its ETA simulation."""
+    starts: list[tuple] = []
+    while ready and running + len(starts) < jobs and free >= 1:
+        s = ready.pop(0)
+        chosen = {t.id for t, _ in starts}
+        alone = runs_alone(s, [t for t in pending if t.id not in chosen], below[s.id])
+        threads = free if alone else share_threads(free, min(jobs - running - len(starts), len(ready) + 1))
+        starts.append((s, threads))
+        free -= threads
+    return starts
+
+
+def _priority_order(stages: Sequence) -> list:
+    """Stages by the longest remaining chain they head (ties: the bigger stage first)."""
+    priority = critical_path(stages, lambda s: max(float(s.estimate_s), 1.0))
+    return sorted(stages, key=lambda s: (-priority[s.id], -float(s.estimate_s)))
+
+
+def simulate_wall(stages: Sequence, running: dict[str, tuple[float, int]], jobs: int, cores: int,
+                  gain: float = TWO_THREAD_GAIN) -> float:
+    """Seconds until every stage is done if each takes its `estimate_s` (at all cores; slower on fewer threads,
+    `thread_slowdown`) and the scheduler's own policy starts them: the wall-clock ETA of a parallel run.
+
+    `stages` are those not started yet (dependencies outside them and `running` count as met); `running`
+    maps a started stage's id to (seconds it still needs, threads it holds)."""
+    ids = {s.id for s in stages} | set(running)
+    below = descendants(stages)
+    pending = _priority_order(stages)
+    busy = {sid: (left, threads) for sid, (left, threads) in running.items()}  # id -> (finish time, threads)
+    done: set[str] = set()
+    now = 0.0
+    while pending or busy:
+        ready = [s for s in pending if all(d in done or d not in ids for d in s.deps)]
+        free = cores - sum(t for _, t in busy.values())
+        for s, threads in next_starts(ready, pending, below, len(busy), jobs, free):
+            busy[s.id] = (now + float(s.estimate_s) * thread_slowdown(threads, cores, gain), threads)
+            pending.remove(s)
+        if not busy:  # nothing could start: no finite estimate (cannot happen in a plan, whose graph is acyclic)
+            return math.inf
+        sid = min(busy, key=lambda i: busy[i][0])
+        now = max(now, busy.pop(sid)[0])
+        done.add(sid)
+    return now
 
 
 class _Prefixed(io.TextIOBase):
@@ -204,6 +261,7 @@ class _Running:
     worker: tuple
     threads: int
     started: float = field(default_factory=time.time)
+    estimate_s: float = 0.0
 
 
 @dataclass
@@ -219,15 +277,15 @@ def run_parallel(recipe, stages: Sequence, jobs: int, run_stage: Callable, on_st
     """Run `stages` (dependencies outside the list count as met) with at most `jobs` at a time, in at most
     `jobs` worker processes that stay up between stages (importing torch and transformers costs seconds).
 
-    `on_start(stage, threads)`, `on_done(stage, wall_s)` and `on_fail(stage, failure)` do the bookkeeping.
+    `on_start(stage, threads, eta_s)`, `on_done(stage, wall_s)` and `on_fail(stage, failure)` do the bookkeeping;
+    `eta_s` is `simulate_wall`'s seconds until every stage is done, from the stages' estimates.
     After a failure no new stage starts; the running ones finish; the first failure is returned.
     """
     cores = cores or cpu_budget()
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
     pool = _Pool(ctx, jobs, run_stage, recipe, results)
-    priority = critical_path(stages, lambda s: max(float(s.estimate_s), 1.0))
-    pending = sorted(stages, key=lambda s: (-priority[s.id], -float(s.estimate_s)))  # ties: the bigger stage first
+    pending = _priority_order(stages)
     ids = {s.id for s in stages}
     done: set[str] = set()
     running: dict[str, _Running] = {}
@@ -238,14 +296,14 @@ def run_parallel(recipe, stages: Sequence, jobs: int, run_stage: Callable, on_st
         while pending or running:
             ready = [s for s in pending if all(d in done or d not in ids for d in s.deps)] if failure is None else []
             free = cores - sum(r.threads for r in running.values())
-            while ready and len(running) < jobs and free >= 1:
-                s = ready.pop(0)
-                alone = runs_alone(s, pending, below[s.id])
-                threads = free if alone else share_threads(free, min(jobs - len(running), len(ready) + 1))
-                on_start(s, threads)
-                running[s.id] = _Running(pool.submit(s, threads), threads)
-                pending.remove(s)
-                free -= threads
+            starts = next_starts(ready, pending, below, len(running), jobs, free)
+            if starts:
+                for s, threads in starts:
+                    pending.remove(s)
+                eta = _eta(pending, running, starts, cores, jobs)
+                for s, threads in starts:
+                    on_start(s, threads, eta)
+                    running[s.id] = _Running(pool.submit(s, threads), threads, estimate_s=float(s.estimate_s))
             if not running:
                 break
             for sid, err, trace in _drain(results, poll_s):
@@ -272,6 +330,15 @@ def run_parallel(recipe, stages: Sequence, jobs: int, run_stage: Callable, on_st
         raise
     pool.close()
     return failure
+
+
+def _eta(pending: Sequence, running: dict, starts: list[tuple], cores: int, jobs: int) -> float:
+    """Simulated seconds until the whole graph is done, right after `starts` begin beside `running`."""
+    now = time.time()
+    busy = {sid: (max(0.0, r.estimate_s * thread_slowdown(r.threads, cores) - (now - r.started)), r.threads)
+            for sid, r in running.items()}
+    busy.update({s.id: (float(s.estimate_s) * thread_slowdown(threads, cores), threads) for s, threads in starts})
+    return simulate_wall(list(pending), busy, jobs, cores)
 
 
 def _drain(results, timeout: float) -> list[tuple]:

@@ -113,6 +113,14 @@ def test_no_probe_when_the_last_run_covers_every_probed_kind():
     assert {s.basis for s in stages} == {pipeline.LAST_RUN_BASIS}
 
 
+def test_last_run_walls_on_fewer_threads_count_at_all_threads():
+    stages = [Stage("midtrain", "a", work={"train_tokens": 10}), Stage("rl", "b", work={"decode_tokens": 10})]
+    state = {"midtrain:a": {"status": "done", "wall_s": 3.0, "threads": 1},  # side by side: 1.5x slower on 1 of 2
+             "rl:b": {"status": "done", "wall_s": 20.0, "threads": 2}}
+    calibrate(stages, state, Rates(train_tps=10.0, decode_token_s=0.1), lambda: None, cores=2)
+    assert [s.estimate_s for s in stages] == pytest.approx([2.0, 20.0])
+
+
 def test_without_a_probe_the_fixed_rates_are_named(recipe, monkeypatch):
     monkeypatch.setattr(pipeline, "probe_rates", lambda recipe, budget_s=1.5: None)
     stages = plan(recipe())

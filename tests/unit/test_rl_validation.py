@@ -140,9 +140,16 @@ def test_step0_validation_cache_key_and_reuse(tmp_path):
     assert key != validation_key(model, sets, cfg, ["\n\n"], 8)
     assert key != validation_key(model, sets, dataclasses.replace(cfg, validate_samples=2), ["\n\n"], 7)
     assert key != validation_key(model, {"toy_gsm": [{"question": "q", "answer": "2"}]}, cfg, ["\n\n"], 7)
+    original = model.weight.detach().clone()
     with torch.no_grad():
         model.weight[0, 0] += 1e-6
     assert key != validation_key(model, sets, cfg, ["\n\n"], 7)
+    with torch.no_grad():  # the same values in another order
+        model.weight.copy_(original.flip(1))
+    assert key != validation_key(model, sets, cfg, ["\n\n"], 7)
+    with torch.no_grad():
+        model.weight.copy_(original)
+    assert key == validation_key(model, sets, cfg, ["\n\n"], 7)
     calls = []
     first = cached(tmp_path, key, lambda: calls.append(1) or {"val/toy_gsm/accuracy": 0.5})
     again = cached(tmp_path, key, lambda: calls.append(1) or {"val/toy_gsm/accuracy": 0.0})

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from octothinker.scheduler import _Prefixed, auto_jobs, critical_path, run_parallel, share_threads
+from octothinker.scheduler import (_Prefixed, auto_jobs, critical_path, run_parallel, share_threads, simulate_wall,
+                                   thread_slowdown)
 
 
 @dataclass
@@ -31,6 +32,29 @@ def test_auto_jobs(cores, want):
 def test_critical_path_sums_the_heaviest_chain():
     a, b, c, d = FakeStage("a", [], 1), FakeStage("b", ["a"], 5), FakeStage("c", ["a"], 2), FakeStage("d", ["c", "x"], 10)
     assert critical_path([a, b, c, d], lambda s: s.estimate_s) == {"a": 13, "b": 5, "c": 12, "d": 10}
+
+
+@pytest.mark.parametrize("threads,cores,gain,want", [(2, 2, 1.5, 1.0), (1, 2, 1.5, 1.5), (1, 4, 1.5, 2.25),
+                                                     (2, 4, 2.0, 2.0), (8, 4, 1.5, 1.0)])
+def test_thread_slowdown(threads, cores, gain, want):
+    assert thread_slowdown(threads, cores, gain) == pytest.approx(want)
+
+
+def test_simulated_wall_follows_the_schedulers_policy():
+    # one core's worth of work at a time: the serial sum
+    chain = [FakeStage("a", [], 10), FakeStage("b", ["a"], 20)]
+    assert simulate_wall(chain, {}, jobs=2, cores=2) == pytest.approx(30)
+    # two equal branches share two cores, one thread each: 1.5x as long each, side by side
+    pair = [FakeStage("short", [], 10), FakeStage("long", [], 10)]
+    assert simulate_wall(pair, {}, jobs=2, cores=2) == pytest.approx(15)
+    assert simulate_wall(pair, {}, jobs=1, cores=2) == pytest.approx(20)  # one at a time, each on both cores
+    # a long stage with little beside it runs alone on both cores (5 < 100 x 0.5); so does "after", then "small"
+    lone = [FakeStage("stable", [], 100), FakeStage("small", [], 5), FakeStage("after", ["stable"], 50)]
+    assert simulate_wall(lone, {}, jobs=2, cores=2) == pytest.approx(100 + 50 + 5)
+    # a running stage's remaining seconds and threads count; its dependants wait for it
+    rest = [FakeStage("rl", ["short"], 8), FakeStage("eval", ["rl"], 2)]
+    assert simulate_wall(rest, {"short": (6.0, 1), "long": (3.0, 1)}, jobs=2, cores=2) == pytest.approx(6 + 8 + 2)
+    assert simulate_wall([], {"x": (4.0, 2)}, jobs=2, cores=2) == pytest.approx(4)
 
 
 def test_prefixed_stream_writes_whole_prefixed_lines():
@@ -62,7 +86,8 @@ def _run(tmp_path, stages, jobs, cores, fail=(), die=()):
     events, running, peak = [], set(), {"jobs": 0}
     threads_now = {}
 
-    def start(s, threads):
+    def start(s, threads, eta_s):
+        assert eta_s >= 0
         running.add(s.id)
         threads_now[s.id] = threads
         peak["jobs"] = max(peak["jobs"], len(running))
@@ -166,7 +191,7 @@ def test_workers_exit_when_their_parent_is_killed(tmp_path):
         "from octothinker.scheduler import run_parallel\n"
         "if __name__ == '__main__':\n"
         f"    run_parallel({{'root': {str(tmp_path)!r}}}, [FakeStage('long', [], 1)], 1, sleepy_stage,\n"
-        "                 lambda s, n: None, lambda s, w: None, lambda s, f: None, cores=1)\n")
+        "                 lambda s, n, eta: None, lambda s, w: None, lambda s, f: None, cores=1)\n")
     proc = subprocess.Popen([sys.executable, str(script)])
     pid_file = tmp_path / "worker.pid"
     for _ in range(600):

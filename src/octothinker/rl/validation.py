@@ -101,16 +101,35 @@ def validate_policy(model, tok, sets: dict[str, list[dict]], cfg, stop, render, 
 
 
 def validation_key(model, sets: dict[str, list[dict]], cfg, stop, seed: int) -> str:
-    """What a validation result depends on: the exact weights, the problems, the protocol settings and the seed."""
-    h = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    """What a validation result depends on: the weights (`weights_fingerprint`), the problems, the protocol
+    settings and the seed."""
+    h = hashlib.sha256(weights_fingerprint(model).encode())
     settings = {"sets": sets, "template": cfg.template, "budget": validation_budget(cfg), "samples": cfg.validate_samples,
                 "temperature": cfg.validate_temperature, "answer_kind": cfg.answer_kind, "timeout": cfg.reward_timeout,
                 "stop": list(stop), "seed": seed, "device": str(next(model.parameters()).device)}
     h.update(json.dumps(settings, sort_keys=True, default=str).encode())
     return h.hexdigest()[:24]
+
+
+def weights_fingerprint(model, chunk: int = 1 << 22) -> str:
+    """The weights' identity without copying them off their device: per tensor its name, shape, dtype and two
+    float64 reductions done where it lives (the sum, and the sum weighted by each element's index + 1), so
+    changing any weight, or moving one, changes it. Hashing every byte on the host would copy a large model's
+    weights to CPU memory to validate it once (session 7's `validation_key` did)."""
+    import torch
+
+    parts = []
+    with torch.no_grad():
+        for name, tensor in sorted(model.state_dict().items()):
+            flat = tensor.detach().reshape(-1)
+            total = weighted = 0.0
+            for lo in range(0, flat.numel(), chunk):
+                part = flat[lo : lo + chunk].double()
+                index = torch.arange(lo + 1, lo + 1 + part.numel(), dtype=torch.float64, device=part.device)
+                total += float(part.sum())
+                weighted += float((part * index).sum())
+            parts.append(f"{name}|{tuple(tensor.shape)}|{tensor.dtype}|{total!r}|{weighted!r}")
+    return "\n".join(parts)
 
 
 def cache_path(cache_dir: Path, key: str) -> Path:
