@@ -11,7 +11,7 @@ import pytest
 from octothinker.report import run_report
 from octothinker.report.collect import RLRun, RunData, collect, split_validation
 from octothinker.report.document import (
-    DASH, build_document, depth_table, memorisation_table, rl_effect_table,
+    DASH, build_document, depth_table, memorisation_table, rl_effect_table, control_table,
 )
 from octothinker.report.figures import rl_diagnostics_figure, rl_dynamics_figure, rl_passk_figure
 
@@ -192,3 +192,24 @@ def test_report_with_protocol_rows(tmp_path):
     assert len(srcs) == 3 and all(s.startswith("data:image/png;base64,") for s in srcs)  # dynamics, diagnostics, pass@k
     assert 'id="rl_pass_at_k"' in html and "Memorisation check" in html
     assert not re.search(r'(src|href)="(https?:)?//', html)
+
+
+def test_control_table_pairs_a_control_with_its_rewarded_run():
+    def run(name, control, lr=1e-4, parent="midtrain/short/step_9", sampled=(10.0, 60.0)):
+        v = {"step": [0, 24], "accuracy": [10.0, 70.0 if control is None else 8.0], "length": [9, 9],
+             "sampled": list(sampled)}
+        return RLRun(name, validation={"toy_gsm": v}, lineage={"parent": parent},
+                     config={"lr": lr, "reward_control": control, "init_from": [name]})
+
+    data = RunData(root=Path("."), name="r", rl={
+        "short": run("short", None), "short-shuffled": run("short-shuffled", "shuffled", sampled=(10.0, 12.5)),
+        "other-shuffled": run("other-shuffled", "shuffled", parent="midtrain/long/step_9"),  # no rewarded twin
+        "fast": run("fast", None, lr=1e-3)})
+    header, rows = control_table(data)
+    assert header[-1] == "rewarded change − control change"
+    assert rows == [["short", "short-shuffled", "toy_gsm", "avg@k", "10.0 → 60.0 (+50.0) @ 0→24",
+                     "10.0 → 12.5 (+2.5) @ 0→24", "+47.5"]]
+    texts = [b[2] for b in build_document(data) if b[0] == "h"]
+    assert "Reward against its control (accuracy %, first → last validation point)" in texts
+    old = RunData(root=Path("."), name="o", rl={"a": RLRun("a", validation={"toy_gsm": {"step": [0, 1], "accuracy": [1.0, 2.0]}})})
+    assert control_table(old)[1] == []

@@ -52,6 +52,7 @@ class RLRun:
     rows: list[dict] = field(default_factory=list)  # training rows (no validation)
     validation: dict[str, dict[str, list]] = field(default_factory=dict)  # bench -> {step, accuracy, length, ...}
     lineage: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)  # the RL settings (rl_config.json's "config"), e.g. reward_control
 
 
 @dataclass
@@ -300,11 +301,13 @@ def collect(run_dir: str | Path) -> RunData:
         rows = _read_rows(d / "metrics.jsonl", data.problems)
         rows += _read_rows(d / "validation.jsonl", data.problems)
         train, val = split_validation(rows)
+        rl_cfg = _read_json(d / "rl_config.json", data.problems) if (d / "rl_config.json").exists() else None
         lin = _read_json(d / "lineage.json", data.problems)
         if not isinstance(lin, dict):  # the RL trainer keeps its lineage in rl_config.json
-            lin = _read_json(d / "rl_config.json", data.problems)
+            lin = rl_cfg
         lin = {k: v for k, v in lin.items() if k != "config"} if isinstance(lin, dict) else {}
-        data.rl[d.name] = RLRun(d.name, train, val, lin)
+        cfg = rl_cfg.get("config") if isinstance(rl_cfg, dict) else None
+        data.rl[d.name] = RLRun(d.name, train, val, lin, cfg if isinstance(cfg, dict) else {})
     for d in _subdirs(root / "eval"):
         s = _read_json(d / "summary.json", data.problems)
         if s is not None:

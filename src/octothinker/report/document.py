@@ -117,6 +117,45 @@ def rl_effect_table(data: RunData) -> tuple[list, list]:
     return ["RL run"] + headers, rows
 
 
+CONTROL_IGNORED = ("reward_control", "variants", "init_from")  # settings a control arm may differ in from its treatment
+
+
+def control_pairs(data: RunData) -> list[tuple[str, str]]:
+    """(treatment, control) RL run names: a control (`reward_control` set) and the rewarded run that starts from the
+    same checkpoint with the same settings otherwise; a control with no such run is left out."""
+    def same(a, b) -> bool:
+        ka = {k: v for k, v in a.config.items() if k not in CONTROL_IGNORED}
+        kb = {k: v for k, v in b.config.items() if k not in CONTROL_IGNORED}
+        return a.lineage.get("parent") == b.lineage.get("parent") and ka == kb
+
+    pairs = []
+    for cname, ctl in sorted(data.rl.items()):
+        if ctl.config.get("reward_control") in (None, "none"):
+            continue
+        match = [t for t, run in sorted(data.rl.items())
+                 if run.config and run.config.get("reward_control") in (None, "none") and same(run, ctl)]
+        if match:
+            pairs.append((match[0], cname))
+    return pairs
+
+
+def control_table(data: RunData) -> tuple[list, list]:
+    """Per rewarded run with a control arm and per benchmark: both changes (avg@k where both sampled, else greedy)
+    and their difference, the part of the RL effect the reward itself made."""
+    rows = []
+    for treat, ctl in control_pairs(data):
+        for b in _benches(data):
+            t, c = data.rl[treat].validation.get(b), data.rl[ctl].validation.get(b)
+            if not t or not c:
+                continue
+            key = "sampled" if _has(t, "sampled") and _has(c, "sampled") else "accuracy"
+            dt, dc = _delta(t["step"], t.get(key)), _delta(c["step"], c.get(key))
+            gap = f"{dt - dc:+.1f}" if dt is not None and dc is not None else DASH
+            rows.append([treat, ctl, b, "avg@k" if key == "sampled" else "greedy",
+                         change(t["step"], t.get(key)) or DASH, change(c["step"], c.get(key)) or DASH, gap])
+    return ["rewarded run", "control", "benchmark", "measure", "rewarded", "control", "rewarded change − control change"], rows
+
+
 def memorisation_table(data: RunData) -> tuple[list, list]:
     """Per RL run with the memorisation pair: rl_seen and rl_fresh first → last and the difference of the two
     changes. avg@k where both sets have it, else greedy (one measure for both, so they compare)."""
@@ -169,6 +208,15 @@ def _rl_validation_blocks(data: RunData) -> list:
     pk = rl_passk_figure(data)
     if pk:
         out.append(("fig", pk))
+    headers, rows = control_table(data)
+    if rows:
+        out.append(("h", 3, "Reward against its control (accuracy %, first → last validation point)"))
+        out.append(("p", "The control arm makes the same updates from the same model with its rewards shuffled across "
+                         "each batch, so whatever it gains or loses is the updates' noise alone, and the last column "
+                         "is what the reward itself did. One control run is one draw of that noise: in the toy demo "
+                         "re-drawn controls of one model ended several points apart, either side of their start "
+                         "(docs/rl.md), so judge the reward by the last column rather than by one control's sign."))
+        out.append(("table", headers, rows))
     headers, rows = memorisation_table(data)
     if any(c != DASH for r in rows for c in r[2:4]):
         out.append(("h", 3, "Memorisation check (accuracy %, first → last validation point)"))
