@@ -17,9 +17,9 @@ A wrong result (FAIL), a crash (ERROR) or a timeout exits non-zero, naming the c
     python bench/gpu_check.py --out gpu_check.json          # full shapes on one H100/H200, < 8 minutes
     python bench/gpu_check.py --device cpu --smoke          # tiny shapes, fp32: every section's code on CPU
 
-This file runs the sections and prints the report; the rest lives beside it: `gpu_check_sections.py` (settings,
-fixtures, one function per section), `gpu_check_numerics.py` (the correctness checks), `gpu_check_report.py`
-(rows, table, JSON).
+This file runs the sections and prints the report; the rest lives beside it: `gpu_check_setup.py` (section list,
+settings, models and data), `gpu_check_sections.py` (one function per section), `gpu_check_numerics.py` (the
+correctness checks), `gpu_check_report.py` (rows, table, JSON).
 """
 from __future__ import annotations
 
@@ -44,7 +44,8 @@ from gpu_check_numerics import (NOISE_FACTOR, TOL, check_fast_decode, check_left
 from gpu_check_report import (BAD, REPORT_FIELDS, ROW_FIELDS, STATUSES, Row, build_report, fmt,  # noqa: E402,F401
                               format_table, judge, missing_requirements, rel_err, resolve_peak, train_flops_per_token,
                               write_report)
-from gpu_check_sections import CAPS_S, RUNNERS, SECTIONS, Recorder, Settings, make_settings  # noqa: E402,F401
+from gpu_check_sections import RUNNERS, Recorder  # noqa: E402,F401
+from gpu_check_setup import CAPS_S, SECTIONS, Settings, make_settings  # noqa: E402,F401
 
 BUDGET_S = 450  # all sections together (sum of caps 445); a section's cap is cut to what is left of it
 MIN_CAP_S = 5
