@@ -124,6 +124,19 @@ def calibrate(stages: list[Stage], state: dict, base: Rates, probe: Callable[[],
             s.estimate_s, s.basis = work_seconds(s.work, base), FIXED_BASIS
 
 
+def recalibrate(stages: list[Stage], state: dict, base: Rates, cores: int | None = None) -> None:
+    """Re-estimate `stages` of every kind that has finished stages in `state` now (this run's as they finish,
+    with the last run's), so a run's ETA corrects itself: the work model counts every RL and eval response at
+    its full budget, an upper bound until a stage of that kind has run. Other kinds keep their estimate."""
+    import copy
+
+    fresh = [copy.copy(s) for s in stages]
+    calibrate(fresh, state, base, lambda: None, cores)
+    for s, f in zip(stages, fresh):
+        if f.basis == LAST_RUN_BASIS:
+            s.estimate_s, s.basis = f.estimate_s, f.basis
+
+
 def estimate_note(stages: list[Stage]) -> str:
     """How the plan's estimates were made, e.g. "midtrain, rl, eval from a 1.4 s probe on this machine; ..."."""
     kinds: dict[str, list[str]] = {}
@@ -424,6 +437,10 @@ def describe_plan(recipe: Recipe, stages: list[Stage], state: dict, budget: bool
                      f"budget above; data and report from {FIXED_BASIS})")
         return "\n".join(lines)
     how = estimate_note(pending) if pending else "nothing to run"
+    upper = sorted({s.kind for s in pending if s.kind in ("rl", "eval") and s.basis != LAST_RUN_BASIS})
+    if upper:
+        how += (f"; {' and '.join(upper)} at full response budgets, an upper bound until a stage of the kind has"
+                " finished, after which the ETAs use its time")
     lines.append(f"estimated work: ~{fmt_s(total)} (rough; {how})")
     return "\n".join(lines)
 
@@ -495,6 +512,7 @@ def run_pipeline(
                 book.failed(s, err)
                 raise book.failure(s, err, time.time() - t0, traceback.format_exc(limit=-3)) from exc
             book.done(s, time.time() - t0)
+            book.refresh(todo)
     echo(f"run {recipe.run.name!r} finished in {fmt_s(time.time() - book.t_start)}: {run_dir}")
     return run_dir
 
@@ -520,9 +538,12 @@ class _Tagged:
 
     id: str
     deps: list[str]
-    estimate_s: float
     run: int
     stage: Stage
+
+    @property
+    def estimate_s(self) -> float:  # the stage's own, which `Book.refresh` updates as the run goes
+        return self.stage.estimate_s
 
 
 def _run_tagged(recipes: list[Recipe], t: _Tagged) -> None:
@@ -534,14 +555,14 @@ def run_side_by_side(runs: list[tuple[Recipe, Book, list[Stage]]], jobs: int, ec
     from .scheduler import cpu_budget, run_parallel
 
     tag = (lambda i, sid: sid) if len(runs) == 1 else (lambda i, sid: f"{Path(runs[i][0].run_dir).name}/{sid}")
-    tagged = [_Tagged(tag(i, s.id), [tag(i, d) for d in s.deps], s.estimate_s, i, s)
+    tagged = [_Tagged(tag(i, s.id), [tag(i, d) for d in s.deps], i, s)
               for i, (_, _, todo) in enumerate(runs) for s in todo]
     books = [book for _, book, _ in runs]
     cores = cpu_budget()
     echo(f"running up to {jobs} stages at a time on {cores} core(s), threads split between them")
     try:
         failure = run_parallel([r for r, _, _ in runs], tagged, jobs, _run_tagged,
-                               lambda t, n, eta: books[t.run].start(t.stage, n, eta), lambda t, w: books[t.run].done(t.stage, w),
+                               lambda t, n, eta: books[t.run].start(t.stage, n, eta), lambda t, w: books[t.run].done(t.stage, w) or books[t.run].refresh(runs[t.run][2]),
                                lambda t, f: books[t.run].failed(t.stage, f), cores=cores)
     except KeyboardInterrupt:
         for book in books:

@@ -76,14 +76,29 @@ class Book:
         facts.setdefault("stages", {})
         self.facts = facts
         self.t_start = time.time()
-        self.remaining = sum(s.estimate_s for s in stages)
+        self.finished: set[str] = set()
+        self.base = None  # the fixed rates `refresh` scales, made on first use
+        self.recipe = recipe
+
+    @property
+    def remaining(self) -> float:
+        """Estimated seconds of the stages not finished or skipped yet (a serial run's ETA)."""
+        return sum(s.estimate_s for s in self.stages if s.id not in self.finished)
+
+    def refresh(self, stages: list[Stage]) -> None:
+        """Re-estimate `stages` from every finished stage so far (`pipeline.recalibrate`)."""
+        from .pipeline import default_rates, recalibrate
+
+        if self.base is None:
+            self.base = default_rates(self.recipe)
+        recalibrate([s for s in stages if s.id not in self.finished], self.state, self.base)
 
     def _tag(self, s: Stage) -> str:
         return f"[{self.index[s.id]}/{len(self.stages)}] {s.id}"
 
     def skip(self, s: Stage) -> None:
         self.echo(f"{self._tag(s)}: cached (same config), skipped")
-        self.remaining -= s.estimate_s
+        self.finished.add(s.id)
 
     def start(self, s: Stage, threads: int | None, eta_s: float | None = None) -> None:
         """Record and print a stage's start; `eta_s` is the scheduler's simulated wall time left for everything
@@ -102,7 +117,7 @@ class Book:
         atomic_write_json(self.state_path, self.state)
 
     def done(self, s: Stage, wall: float) -> None:
-        self.remaining -= s.estimate_s
+        self.finished.add(s.id)
         self.state[s.id].update(status="done", wall_s=round(wall, 2), finished=time.time())
         atomic_write_json(self.state_path, self.state)
         self.facts["stages"][s.id] = {"wall_s": round(wall, 2), "output": str(s.output)}

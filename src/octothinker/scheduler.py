@@ -260,8 +260,8 @@ class _Pool:
 class _Running:
     worker: tuple
     threads: int
+    stage: object = None  # its `estimate_s` may be refreshed while it runs
     started: float = field(default_factory=time.time)
-    estimate_s: float = 0.0
 
 
 @dataclass
@@ -303,7 +303,7 @@ def run_parallel(recipe, stages: Sequence, jobs: int, run_stage: Callable, on_st
                 eta = _eta(pending, running, starts, cores, jobs)
                 for s, threads in starts:
                     on_start(s, threads, eta)
-                    running[s.id] = _Running(pool.submit(s, threads), threads, estimate_s=float(s.estimate_s))
+                    running[s.id] = _Running(pool.submit(s, threads), threads, s)
             if not running:
                 break
             for sid, err, trace in _drain(results, poll_s):
@@ -335,7 +335,7 @@ def run_parallel(recipe, stages: Sequence, jobs: int, run_stage: Callable, on_st
 def _eta(pending: Sequence, running: dict, starts: list[tuple], cores: int, jobs: int) -> float:
     """Simulated seconds until the whole graph is done, right after `starts` begin beside `running`."""
     now = time.time()
-    busy = {sid: (max(0.0, r.estimate_s * thread_slowdown(r.threads, cores) - (now - r.started)), r.threads)
+    busy = {sid: (max(0.0, float(r.stage.estimate_s) * thread_slowdown(r.threads, cores) - (now - r.started)), r.threads)
             for sid, r in running.items()}
     busy.update({s.id: (float(s.estimate_s) * thread_slowdown(threads, cores), threads) for s, threads in starts})
     return simulate_wall(list(pending), busy, jobs, cores)

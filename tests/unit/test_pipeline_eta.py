@@ -121,12 +121,26 @@ def test_last_run_walls_on_fewer_threads_count_at_all_threads():
     assert [s.estimate_s for s in stages] == pytest.approx([2.0, 20.0])
 
 
+def test_recalibrate_rescales_only_kinds_with_finished_stages():
+    from octothinker.pipeline import recalibrate
+
+    a, b = Stage("midtrain", "a", work={"train_tokens": 10}), Stage("rl", "b", work={"decode_tokens": 10})
+    a.estimate_s, b.estimate_s = 50.0, 99.0
+    state = {"midtrain:x": {"status": "done", "wall_s": 6.0, "work": {"train_tokens": 20}},
+             "rl:y": {"status": "running", "work": {"decode_tokens": 10}}}
+    recalibrate([a, b], state, Rates(train_tps=10.0, decode_token_s=0.1), cores=2)
+    assert (a.estimate_s, a.basis) == (pytest.approx(3.0), pipeline.LAST_RUN_BASIS)
+    assert b.estimate_s == 99.0  # no finished rl stage yet: unchanged
+
+
 def test_without_a_probe_the_fixed_rates_are_named(recipe, monkeypatch):
     monkeypatch.setattr(pipeline, "probe_rates", lambda recipe, budget_s=1.5: None)
     stages = plan(recipe())
     assert {s.basis for s in stages} == {pipeline.FIXED_BASIS}
     last = describe_plan(recipe(), stages, {}).splitlines()[-1]
-    assert last.endswith("(rough; data, midtrain, rl, eval, report from fixed rates of a 2-core CPU)")
+    assert last.endswith("(rough; data, midtrain, rl, eval, report from fixed rates of a 2-core CPU; eval and rl at "
+                         "full response budgets, an upper bound until a stage of the kind has finished, after which "
+                         "the ETAs use its time)")
 
 
 def test_probe_is_skipped_where_it_would_not_stand_for_the_run(recipe, monkeypatch):

@@ -8,7 +8,8 @@ import re
 import pytest
 
 from octothinker.config import ToyWorldConfig
-from octothinker.toyworld import BENCHMARKS, CORPORA, Problem, benchmark, check_disjoint, corpus, fewshot_exemplars
+from octothinker.toyworld import (BENCHMARKS, CORPORA, Problem, benchmark, benchmark_names, check_disjoint, corpus,
+                                  fewshot_exemplars)
 from octothinker.toyworld import rl_prompts, split_of, v2
 from octothinker.toyworld.disjoint import key_from_solution, ngrams, record_text
 from octothinker.toyworld.problems import SIZES, TRAIN_MIX, apply, difficulty, random_problem, short_solution
@@ -114,7 +115,7 @@ def test_corpus_names_follow_corpora_order(version):
 def test_benchmarks_rl_fewshot_deterministic(version):
     cfg = _small(version)
     other = ToyWorldConfig(seed=3, benchmark_size=40, rl_prompts=60, version=version)
-    for name in BENCHMARKS:
+    for name in benchmark_names(cfg):
         assert benchmark(name, cfg) == benchmark(name, cfg)
         assert benchmark(name, cfg) != benchmark(name, other)
     assert rl_prompts(cfg) == rl_prompts(cfg) != rl_prompts(other)
@@ -128,6 +129,13 @@ def test_unknown_names_are_errors(version):
         next(corpus("dclm", cfg))
     with pytest.raises(KeyError, match="unknown toy benchmark"):
         benchmark("gsm8k", cfg)
+
+
+def test_toy_depth4_is_v2_only():
+    assert benchmark_names(SMALL_V1) == ("toy_gsm", "toy_math", "toy_olympiad")
+    assert benchmark_names(_small(2)) == BENCHMARKS
+    with pytest.raises(KeyError, match=r"'toy_depth4' is not in toy world v1.*toyworld.version: 2"):
+        benchmark("toy_depth4", SMALL_V1)
 
 
 def test_qa_direct_is_unknown_in_v1():
@@ -255,7 +263,7 @@ _DEPTHS = {
 def test_benchmarks_graded_and_well_formed(version):
     cfg = _small(version)
     mean_level, mean_steps = {}, {}
-    for name in BENCHMARKS:
+    for name in benchmark_names(cfg):
         recs = benchmark(name, cfg)
         assert len(recs) == cfg.benchmark_size and len({r["key"] for r in recs}) == len(recs)
         for r in recs:

@@ -155,7 +155,7 @@ def test_v2_documented_values_table():
     assert v2.SIZE == "wide"
     assert (s.start, s.operand, s.max_value, s.ops, s.rank) == ((1, 29), (1, 9), 29, "+-", 0)
     assert {name: set(mix.steps) for name, mix in v2.BENCHMARK_MIX.items()} == {
-        "toy_gsm": {2}, "toy_math": {3}, "toy_olympiad": {5}}
+        "toy_gsm": {2}, "toy_math": {3}, "toy_olympiad": {5}, "toy_depth4": {4}}
     assert set(v2.RL_MIX.steps) == {2, 3}
     assert set(v2.TRAIN_MIX.steps) == {1, 2, 3, 4} and v2.TRAINED_DEPTH == 4
     assert set(v2.FEWSHOT_MIX.steps) == {2, 3}

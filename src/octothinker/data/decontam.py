@@ -117,7 +117,7 @@ def toy_benchmarks(toy_cfg) -> dict[str, list[str]]:
     """Question texts of the toy benchmarks (and the RL prompt set, which must stay unseen too)."""
     from .. import toyworld
 
-    out = {name: [r["question"] for r in toyworld.benchmark(name, toy_cfg)] for name in toyworld.BENCHMARKS}
+    out = {name: [r["question"] for r in toyworld.benchmark(name, toy_cfg)] for name in toyworld.benchmark_names(toy_cfg)}
     if hasattr(toyworld, "rl_prompts"):
         out["toy_rl_prompts"] = [r["question"] for r in toyworld.rl_prompts(toy_cfg)]
     return out

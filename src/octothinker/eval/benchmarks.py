@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Optional
 
 ENV_DIR = "OCTOTHINKER_BENCHMARK_DIR"
 LETTERS = "ABCDEFGHIJ"
-TOY = ("toy_gsm", "toy_math", "toy_olympiad")
+TOY = ("toy_gsm", "toy_math", "toy_olympiad", "toy_depth4")
 
 MMLU_STEM_SUBJECTS = (
     "abstract_algebra", "astronomy", "college_biology", "college_chemistry", "college_computer_science",

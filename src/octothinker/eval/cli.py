@@ -11,7 +11,7 @@ def register(sub) -> None:
         help="evaluate a model directory (or a recipe's models) on math benchmarks",
         description="Evaluate any HF causal LM directory on the paper's benchmarks (gsm8k, math500, math, ocw, "
         "olympiad_bench, amc23, sat, mmlu_stem, mathqa, asdiv, mawps, svamp, tabmwp, gpqa) and the toy ones "
-        "(toy_gsm, toy_math, toy_olympiad). TARGET is a model directory, or a recipe YAML followed by "
+        "(toy_gsm, toy_math, toy_olympiad; toy_depth4 in toy world v2). TARGET is a model directory, or a recipe YAML followed by "
         "key=value overrides (then the recipe's eval section applies and options below override it). "
         "Writes <out>/<benchmark>.jsonl and summary.json and prints a table; interrupted runs resume.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

@@ -88,7 +88,7 @@ FEWSHOT = {
     "math": ("math", 4), "math500": ("math", 4), "olympiad_bench": ("math", 4),
     "ocw": ("ocw", 4), "amc23": ("math", 0),
     "sat": ("mc", 4), "mathqa": ("mc", 4), "mmlu_stem": ("mc", 4), "gpqa": ("mc", 4),
-    "toy_gsm": ("toy", 4), "toy_math": ("toy", 4), "toy_olympiad": ("toy", 4),
+    "toy_gsm": ("toy", 4), "toy_math": ("toy", 4), "toy_olympiad": ("toy", 4), "toy_depth4": ("toy", 4),
 }
 
 

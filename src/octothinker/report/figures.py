@@ -32,7 +32,7 @@ class Figure:
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=DPI)  # the figures use constrained layout; "tight" would draw each twice
     plt.close(fig)
     return buf.getvalue()
 

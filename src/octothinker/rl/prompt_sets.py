@@ -156,7 +156,7 @@ def _benchmark_questions(toy_cfg, benchmark_dir) -> tuple[dict[str, list[str]], 
     from .. import toyworld
     from ..eval.benchmarks import SPECS, load_benchmark, resolve_dir
 
-    toy = {name: [r["question"] for r in toyworld.benchmark(name, toy_cfg)] for name in toyworld.BENCHMARKS}
+    toy = {name: [r["question"] for r in toyworld.benchmark(name, toy_cfg)] for name in toyworld.benchmark_names(toy_cfg)}
     real: dict[str, list[str]] = {}
     skipped: dict[str, str] = {}
     root = resolve_dir(benchmark_dir)

@@ -4,9 +4,9 @@ See docs/toyworld.md for what each corpus stands in for and the measured learnab
 """
 from .disjoint import check_disjoint
 from .problems import Problem, split_of
-from .world import BENCHMARKS, CORPORA, benchmark, corpus, fewshot_exemplars, rl_prompts
+from .world import BENCHMARKS, CORPORA, benchmark, benchmark_names, corpus, fewshot_exemplars, rl_prompts
 
 __all__ = [
-    "BENCHMARKS", "CORPORA", "Problem", "benchmark", "check_disjoint", "corpus", "fewshot_exemplars",
+    "BENCHMARKS", "CORPORA", "Problem", "benchmark", "benchmark_names", "check_disjoint", "corpus", "fewshot_exemplars",
     "rl_prompts", "split_of",
 ]

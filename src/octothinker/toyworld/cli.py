@@ -22,7 +22,7 @@ def register(sub) -> None:
     tsub = p.add_subparsers(dest="toyworld_command", metavar="ACTION")
     s = tsub.add_parser("show", help="print samples of a corpus or benchmark",
                         description="Print samples of a toy corpus (general, math_web_hq, math_web_lq, qa_short, "
-                        "qa_long, qa_direct, qa_long_chat, instruct), a toy benchmark (toy_gsm, toy_math, toy_olympiad) or rl.")
+                        "qa_long, qa_direct, qa_long_chat, instruct), a toy benchmark (toy_gsm, toy_math, toy_olympiad, toy_depth4) or rl.")
     s.add_argument("name", help="corpus, benchmark or 'rl'")
     s.add_argument("--n", type=_positive, default=3, help="how many samples")
     s.add_argument("--seed", type=int, default=0, help="world seed")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from ..config import ToyWorldConfig
-from .world import BENCHMARKS, benchmark, corpus_items, corpus_names, rl_prompts
+from .world import benchmark, benchmark_names, corpus_items, corpus_names, rl_prompts
 
 _WORD = re.compile(r"\w+")
 _EQUATION = re.compile(r"^(?:[^\n:]*: )?(\d+) ([+\-*]) (\d+) = (\d+)$", re.M)  # optional restated step
@@ -41,7 +41,8 @@ def check_disjoint(cfg: ToyWorldConfig, ngram: int = 13, examples: int = 3) -> d
     bench_keys: dict[str, set[str]] = {}
     bench_recs: dict[str, list[dict]] = {}
     bench_grams: set[tuple[str, ...]] = set()
-    for name in BENCHMARKS:
+    names = benchmark_names(cfg)
+    for name in names:
         recs = bench_recs[name] = benchmark(name, cfg)
         bench_keys[name] = {r["key"] for r in recs}
         for r in recs:
@@ -79,15 +80,15 @@ def check_disjoint(cfg: ToyWorldConfig, ngram: int = 13, examples: int = 3) -> d
         "train&rl": len(train_keys & rl_keys),
         "benchmark&rl": len(all_bench & rl_keys),
     }
-    for i, a in enumerate(BENCHMARKS):
-        for b in BENCHMARKS[i + 1:]:
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
             overlap[f"{a}&{b}"] = len(bench_keys[a] & bench_keys[b])
     ok = not any(overlap.values()) and not per_corpus["qa_short"].get("parsed_key_mismatches")
     from .v2 import chance_rates
 
     return {
         "ok": ok,
-        "chance": {n: chance_rates([r["answer"] for r in bench_recs[n]]) for n in BENCHMARKS},
+        "chance": {n: chance_rates([r["answer"] for r in bench_recs[n]]) for n in names},
         "rl_prompts": {"n": len(rl_recs), "distinct": len({r["key"] for r in rl_recs})},
         "keys": {"train": len(train_keys), **{n: len(k) for n, k in bench_keys.items()}, "rl": len(rl_keys)},
         "overlap": overlap,

@@ -25,6 +25,7 @@ BENCHMARK_MIX = {
     "toy_gsm": Mix({2: 1.0}, {SIZE: 1.0}),
     "toy_math": Mix({3: 1.0}, {SIZE: 1.0}),
     "toy_olympiad": Mix({5: 1.0}, {SIZE: 1.0}),  # deeper than anything trained on
+    "toy_depth4": Mix({4: 1.0}, {SIZE: 1.0}),  # deeper than the RL stream (2-3 steps), within mid-training's 1-4
 }
 RL_MIX = Mix({2: 0.5, 3: 0.5}, {SIZE: 1.0})
 FEWSHOT_MIX = Mix({2: 0.5, 3: 0.5}, {SIZE: 1.0})

@@ -36,7 +36,7 @@ _BUILDERS = {
 
 V2_ONLY = ("qa_direct", "qa_long_chat")
 
-BENCHMARKS = ("toy_gsm", "toy_math", "toy_olympiad")
+BENCHMARKS = ("toy_gsm", "toy_math", "toy_olympiad", "toy_depth4")  # every version's; `benchmark_names` per version
 BENCHMARK_MIX = {
     "toy_gsm": Mix({1: 0.4, 2: 0.6}, {"small": 1.0}),
     "toy_math": Mix({3: 1.0}, {"small": 0.5, "medium": 0.5}),
@@ -121,9 +121,17 @@ def _records(problems: list[Problem], rng: random.Random, prefix: str) -> list[d
     ]
 
 
+def benchmark_names(cfg: ToyWorldConfig) -> tuple[str, ...]:
+    """The toy benchmarks of `cfg`'s world version (v1 has no `toy_depth4`)."""
+    return tuple(b for b in BENCHMARKS if b in _mixes(cfg)["bench"])
+
+
 def benchmark_problems(name: str, cfg: ToyWorldConfig) -> list[Problem]:
     mixes = _mixes(cfg)["bench"]
     if name not in mixes:
+        if name in BENCHMARKS:
+            raise KeyError(f"toy benchmark {name!r} is not in toy world v{cfg.version} (known there: "
+                           f"{', '.join(benchmark_names(cfg))}); it needs toyworld.version: 2")
         raise KeyError(f"unknown toy benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
     rng = _rng(cfg, name)
     return list(draw_problems(rng, mixes[name], "benchmark", cfg.seed, cfg.benchmark_frac, cfg.rl_frac,
