@@ -560,9 +560,13 @@ def run_side_by_side(runs: list[tuple[Recipe, Book, list[Stage]]], jobs: int, ec
     books = [book for _, book, _ in runs]
     cores = cpu_budget()
     echo(f"running up to {jobs} stages at a time on {cores} core(s), threads split between them")
+    def done(t: _Tagged, wall: float) -> None:
+        books[t.run].done(t.stage, wall)
+        books[t.run].refresh(runs[t.run][2])  # the ETAs of the stages left learn from this one
+
     try:
         failure = run_parallel([r for r, _, _ in runs], tagged, jobs, _run_tagged,
-                               lambda t, n, eta: books[t.run].start(t.stage, n, eta), lambda t, w: books[t.run].done(t.stage, w) or books[t.run].refresh(runs[t.run][2]),
+                               lambda t, n, eta: books[t.run].start(t.stage, n, eta), done,
                                lambda t, f: books[t.run].failed(t.stage, f), cores=cores)
     except KeyboardInterrupt:
         for book in books:
