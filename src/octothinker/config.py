@@ -509,6 +509,7 @@ class Recipe:
                     f"midtrain.stages.{name}.mixture: unknown mixture {st.mixture!r}; declared: "
                     f"{', '.join(sorted(self.data.mixtures)) or '(none)'}"
                 )
+        self._check_toy_benchmarks()
         rl_runs = set(self.rl.runs())
         models = set(self.midtrain.stages) | {f"rl-{n}" for n in rl_runs} | {"base"}
         for fname, finding in self.experiment.findings.items():
@@ -523,6 +524,20 @@ class Recipe:
                         raise ValueError(f"experiment.findings.{fname}.comparisons[{i}]: {arm!r} is not a "
                                          f"{'model' if c.metric == 'fewshot_accuracy' else 'RL run'} of this recipe "
                                          f"({', '.join(sorted(known)) or 'none'})")
+
+    def _check_toy_benchmarks(self) -> None:
+        """A toy benchmark of another world version (e.g. toy_depth4 with toyworld.version: 1) fails here, before
+        any stage runs, not when the eval or RL stage first draws it."""
+        from .toyworld.world import BENCHMARKS, benchmark_names
+
+        here = set(benchmark_names(self.toyworld))
+        named = [("eval.benchmarks", self.eval.benchmarks), ("eval.rl_benchmarks", self.eval.rl_benchmarks),
+                 ("rl.validate_benchmarks", self.rl.validate_benchmarks)]
+        for where, names in named:
+            for b in names or []:
+                if b in BENCHMARKS and b not in here:
+                    raise ValueError(f"{where}: {b!r} is not a benchmark of toy world v{self.toyworld.version} "
+                                     f"(it has {', '.join(sorted(here))}); set toyworld.version: 2")
 
     @property
     def run_dir(self) -> Path:

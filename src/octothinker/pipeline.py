@@ -562,7 +562,9 @@ def run_side_by_side(runs: list[tuple[Recipe, Book, list[Stage]]], jobs: int, ec
     echo(f"running up to {jobs} stages at a time on {cores} core(s), threads split between them")
     def done(t: _Tagged, wall: float) -> None:
         books[t.run].done(t.stage, wall)
-        books[t.run].refresh(runs[t.run][2])  # the ETAs of the stages left learn from this one
+        pooled = {f"{sid}@{i}": rec for i, b in enumerate(books) for sid, rec in b.state.items()}  # kind = before ":"
+        for (_, book, todo) in runs:  # the ETAs of every run's stages left learn from this one
+            book.refresh(todo, pooled if len(runs) > 1 else None)
 
     try:
         failure = run_parallel([r for r, _, _ in runs], tagged, jobs, _run_tagged,

@@ -21,6 +21,8 @@ class StageFailed(RuntimeError):
 
 
 def fmt_s(seconds: float) -> str:
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN or infinite: no estimate
+        return "?"
     seconds = int(round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
@@ -85,13 +87,14 @@ class Book:
         """Estimated seconds of the stages not finished or skipped yet (a serial run's ETA)."""
         return sum(s.estimate_s for s in self.stages if s.id not in self.finished)
 
-    def refresh(self, stages: list[Stage]) -> None:
-        """Re-estimate `stages` from every finished stage so far (`pipeline.recalibrate`)."""
+    def refresh(self, stages: list[Stage], state: dict | None = None) -> None:
+        """Re-estimate `stages` from every finished stage so far (`pipeline.recalibrate`): of this run, or of
+        `state` (e.g. every seed of an experiment, pooled)."""
         from .pipeline import default_rates, recalibrate
 
         if self.base is None:
             self.base = default_rates(self.recipe)
-        recalibrate([s for s in stages if s.id not in self.finished], self.state, self.base)
+        recalibrate([s for s in stages if s.id not in self.finished], self.state if state is None else state, self.base)
 
     def _tag(self, s: Stage) -> str:
         return f"[{self.index[s.id]}/{len(self.stages)}] {s.id}"

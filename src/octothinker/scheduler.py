@@ -118,15 +118,16 @@ def _priority_order(stages: Sequence) -> list:
 
 
 def simulate_wall(stages: Sequence, running: dict[str, tuple[float, int]], jobs: int, cores: int,
-                  gain: float = TWO_THREAD_GAIN) -> float:
+                  gain: float = TWO_THREAD_GAIN, ordered: bool = False) -> float:
     """Seconds until every stage is done if each takes its `estimate_s` (at all cores; slower on fewer threads,
     `thread_slowdown`) and the scheduler's own policy starts them: the wall-clock ETA of a parallel run.
 
     `stages` are those not started yet (dependencies outside them and `running` count as met); `running`
-    maps a started stage's id to (seconds it still needs, threads it holds)."""
+    maps a started stage's id to (seconds it still needs, threads it holds). `ordered`: `stages` come in the
+    real scheduler's order already (it sorts once, at the start of a run), so they are not sorted again."""
     ids = {s.id for s in stages} | set(running)
     below = descendants(stages)
-    pending = _priority_order(stages)
+    pending = list(stages) if ordered else _priority_order(stages)
     busy = {sid: (left, threads) for sid, (left, threads) in running.items()}  # id -> (finish time, threads)
     done: set[str] = set()
     now = 0.0
@@ -138,9 +139,10 @@ def simulate_wall(stages: Sequence, running: dict[str, tuple[float, int]], jobs:
             pending.remove(s)
         if not busy:  # nothing could start: no finite estimate (cannot happen in a plan, whose graph is acyclic)
             return math.inf
-        sid = min(busy, key=lambda i: busy[i][0])
-        now = max(now, busy.pop(sid)[0])
-        done.add(sid)
+        now = max(now, min(t for t, _ in busy.values()))
+        for sid in [i for i, (t, _) in busy.items() if t <= now]:  # every stage ending then frees its threads
+            del busy[sid]
+            done.add(sid)
     return now
 
 
@@ -338,7 +340,7 @@ def _eta(pending: Sequence, running: dict, starts: list[tuple], cores: int, jobs
     busy = {sid: (max(0.0, float(r.stage.estimate_s) * thread_slowdown(r.threads, cores) - (now - r.started)), r.threads)
             for sid, r in running.items()}
     busy.update({s.id: (float(s.estimate_s) * thread_slowdown(threads, cores), threads) for s, threads in starts})
-    return simulate_wall(list(pending), busy, jobs, cores)
+    return simulate_wall(list(pending), busy, jobs, cores, ordered=True)
 
 
 def _drain(results, timeout: float) -> list[tuple]:

@@ -121,3 +121,17 @@ def test_section_hash_tracks_only_named_sections(tmp_path):
     assert a.section_hash("data") == b.section_hash("data")
     assert a.section_hash("data") != c.section_hash("data")
     assert "seq_len: 64" in dump_yaml(c)
+
+
+def test_a_toy_benchmark_of_another_world_version_fails_before_any_stage():
+    with pytest.raises(ConfigError, match=r"eval.benchmarks: 'toy_depth4' is not a benchmark of toy world v1"):
+        recipe_from_dict({"toyworld": {"version": 1}, "eval": {"benchmarks": ["toy_gsm", "toy_depth4"]}})
+    with pytest.raises(ConfigError, match=r"rl.validate_benchmarks: 'toy_depth4'"):
+        recipe_from_dict({"toyworld": {"version": 1}, "rl": {"validate_benchmarks": ["toy_depth4"]}})
+    assert recipe_from_dict({"eval": {"benchmarks": ["toy_depth4"]}}).eval.benchmarks == ["toy_depth4"]  # v2
+
+
+def test_fmt_s_without_an_estimate():
+    from octothinker.pipeline_book import fmt_s
+
+    assert (fmt_s(float("inf")), fmt_s(float("nan")), fmt_s(61), fmt_s(5)) == ("?", "?", "1m01s", "5s")

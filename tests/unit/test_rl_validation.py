@@ -150,6 +150,16 @@ def test_step0_validation_cache_key_and_reuse(tmp_path):
     with torch.no_grad():
         model.weight.copy_(original)
     assert key == validation_key(model, sets, cfg, ["\n\n"], 7)
+    big = torch.nn.Linear(300, 300)  # over torch's single-thread reduction size: the key must not depend on threads
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = validation_key(big, sets, cfg, ["\n\n"], 7)
+        torch.set_num_threads(2)
+        assert validation_key(big, sets, cfg, ["\n\n"], 7) == one
+    finally:
+        torch.set_num_threads(threads)
+    assert validation_key(big.to(torch.bfloat16), sets, cfg, ["\n\n"], 7) != one
     calls = []
     first = cached(tmp_path, key, lambda: calls.append(1) or {"val/toy_gsm/accuracy": 0.5})
     again = cached(tmp_path, key, lambda: calls.append(1) or {"val/toy_gsm/accuracy": 0.0})

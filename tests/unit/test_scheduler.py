@@ -55,6 +55,11 @@ def test_simulated_wall_follows_the_schedulers_policy():
     rest = [FakeStage("rl", ["short"], 8), FakeStage("eval", ["rl"], 2)]
     assert simulate_wall(rest, {"short": (6.0, 1), "long": (3.0, 1)}, jobs=2, cores=2) == pytest.approx(6 + 8 + 2)
     assert simulate_wall([], {"x": (4.0, 2)}, jobs=2, cores=2) == pytest.approx(4)
+    # two stages ending together free both cores at once: the next one takes both (alone), not one
+    assert simulate_wall([FakeStage("c", [], 10)], {"a": (5.0, 1), "b": (5.0, 1)}, jobs=2, cores=2) == pytest.approx(15)
+    # `ordered`: the caller's order is the scheduler's (sorted at the start of the run), kept as given
+    two = [FakeStage("small", [], 2), FakeStage("big", [], 8)]
+    assert simulate_wall(two, {}, jobs=1, cores=2, ordered=True) == simulate_wall(two, {}, jobs=1, cores=2) == pytest.approx(10)
 
 
 def test_prefixed_stream_writes_whole_prefixed_lines():

@@ -126,7 +126,7 @@ def control_pairs(data: RunData) -> list[tuple[str, str]]:
     def same(a, b) -> bool:
         ka = {k: v for k, v in a.config.items() if k not in CONTROL_IGNORED}
         kb = {k: v for k, v in b.config.items() if k not in CONTROL_IGNORED}
-        return a.lineage.get("parent") == b.lineage.get("parent") and ka == kb
+        return all(a.lineage.get(k) == b.lineage.get(k) for k in ("parent", "init")) and ka == kb
 
     pairs = []
     for cname, ctl in sorted(data.rl.items()):

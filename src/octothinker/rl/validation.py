@@ -113,22 +113,25 @@ def validation_key(model, sets: dict[str, list[dict]], cfg, stop, seed: int) -> 
 
 def weights_fingerprint(model, chunk: int = 1 << 22) -> str:
     """The weights' identity without copying them off their device: per tensor its name, shape, dtype and two
-    float64 reductions done where it lives (the sum, and the sum weighted by each element's index + 1), so
-    changing any weight, or moving one, changes it. Hashing every byte on the host would copy a large model's
-    weights to CPU memory to validate it once (session 7's `validation_key` did)."""
+    integer reductions of its raw bits, done where it lives (their sum and their sum weighted by each element's
+    index + 1, both modulo 2^64), so changing any weight, or moving one, changes it. Integer sums are exact, so
+    the key does not depend on the thread count or the reduction order (float sums do). Hashing every byte on
+    the host would copy a large model's weights to CPU memory to validate it once (session 7's key did)."""
     import torch
 
+    as_int = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
     parts = []
     with torch.no_grad():
         for name, tensor in sorted(model.state_dict().items()):
-            flat = tensor.detach().reshape(-1)
-            total = weighted = 0.0
-            for lo in range(0, flat.numel(), chunk):
-                part = flat[lo : lo + chunk].double()
-                index = torch.arange(lo + 1, lo + 1 + part.numel(), dtype=torch.float64, device=part.device)
-                total += float(part.sum())
-                weighted += float((part * index).sum())
-            parts.append(f"{name}|{tuple(tensor.shape)}|{tensor.dtype}|{total!r}|{weighted!r}")
+            flat = tensor.detach().contiguous().reshape(-1)
+            bits = flat.view(as_int[flat.element_size()]) if flat.element_size() in as_int else flat.view(torch.uint8)
+            total = weighted = 0
+            for lo in range(0, bits.numel(), chunk):
+                part = bits[lo : lo + chunk].long()
+                index = torch.arange(lo + 1, lo + 1 + part.numel(), dtype=torch.int64, device=part.device)
+                total = (total + int(part.sum())) % (1 << 64)
+                weighted = (weighted + int((part * index).sum())) % (1 << 64)
+            parts.append(f"{name}|{tuple(tensor.shape)}|{tensor.dtype}|{total}|{weighted}")
     return "\n".join(parts)
 
 
