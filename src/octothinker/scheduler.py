@@ -80,12 +80,17 @@ def descendants(stages: Sequence) -> dict[str, set[str]]:
 TWO_THREAD_GAIN = 1.5  # one toy stage on 2 threads vs 1 on this 2-core CPU: 1.34x at hidden 192, ~1.7x at 128
 
 
-def runs_alone(stage, pending: Sequence, below: set[str], gain: float = TWO_THREAD_GAIN) -> bool:
+def _estimate(stage) -> float:
+    return float(stage.estimate_s)
+
+
+def runs_alone(stage, pending: Sequence, below: set[str], gain: float = TWO_THREAD_GAIN,
+               est: Callable[[object], float] = _estimate) -> bool:
     """Whether `stage` should take every free thread: the other work that could run beside it (pending stages
     that do not wait for it) is so small that running it alone, faster, and the rest after it beats running
     them side by side: (own + beside) / gain < own, i.e. beside < own * (gain - 1)."""
-    beside = sum(float(t.estimate_s) for t in pending if t.id != stage.id and t.id not in below)
-    return beside < float(stage.estimate_s) * (gain - 1)
+    beside = sum(est(t) for t in pending if t.id != stage.id and t.id not in below)
+    return beside < est(stage) * (gain - 1)
 
 
 def thread_slowdown(threads: int, cores: int, gain: float = TWO_THREAD_GAIN) -> float:
@@ -97,14 +102,14 @@ def thread_slowdown(threads: int, cores: int, gain: float = TWO_THREAD_GAIN) -> 
 
 
 def next_starts(ready: list, pending: Sequence, below: dict[str, set[str]], running: int, jobs: int,
-                free: int) -> list[tuple]:
+                free: int, est: Callable[[object], float] = _estimate) -> list[tuple]:
     """The (stage, threads) to start now, in order, from `ready` (sorted by priority; consumed): the one
-    policy of the real scheduler and of its ETA simulation."""
+    policy of the real scheduler and of its ETA simulation; `est` gives the estimates it decides by."""
     starts: list[tuple] = []
     while ready and running + len(starts) < jobs and free >= 1:
         s = ready.pop(0)
         chosen = {t.id for t, _ in starts}
-        alone = runs_alone(s, [t for t in pending if t.id not in chosen], below[s.id])
+        alone = runs_alone(s, [t for t in pending if t.id not in chosen], below[s.id], est=est)
         threads = free if alone else share_threads(free, min(jobs - running - len(starts), len(ready) + 1))
         starts.append((s, threads))
         free -= threads
@@ -118,13 +123,15 @@ def _priority_order(stages: Sequence) -> list:
 
 
 def simulate_wall(stages: Sequence, running: dict[str, tuple[float, int]], jobs: int, cores: int,
-                  gain: float = TWO_THREAD_GAIN, ordered: bool = False) -> float:
+                  gain: float = TWO_THREAD_GAIN, ordered: bool = False,
+                  decide: Callable[[object], float] = _estimate) -> float:
     """Seconds until every stage is done if each takes its `estimate_s` (at all cores; slower on fewer threads,
     `thread_slowdown`) and the scheduler's own policy starts them: the wall-clock ETA of a parallel run.
 
     `stages` are those not started yet (dependencies outside them and `running` count as met); `running`
     maps a started stage's id to (seconds it still needs, threads it holds). `ordered`: `stages` come in the
-    real scheduler's order already (it sorts once, at the start of a run), so they are not sorted again."""
+    real scheduler's order already (it sorts once, at the start of a run), so they are not sorted again;
+    `decide` gives the estimates the scheduler decides by (those of the run's start), durations are `estimate_s`."""
     ids = {s.id for s in stages} | set(running)
     below = descendants(stages)
     pending = list(stages) if ordered else _priority_order(stages)
@@ -134,7 +141,7 @@ def simulate_wall(stages: Sequence, running: dict[str, tuple[float, int]], jobs:
     while pending or busy:
         ready = [s for s in pending if all(d in done or d not in ids for d in s.deps)]
         free = cores - sum(t for _, t in busy.values())
-        for s, threads in next_starts(ready, pending, below, len(busy), jobs, free):
+        for s, threads in next_starts(ready, pending, below, len(busy), jobs, free, est=decide):
             busy[s.id] = (now + float(s.estimate_s) * thread_slowdown(threads, cores, gain), threads)
             pending.remove(s)
         if not busy:  # nothing could start: no finite estimate (cannot happen in a plan, whose graph is acyclic)
@@ -288,6 +295,8 @@ def run_parallel(recipe, stages: Sequence, jobs: int, run_stage: Callable, on_st
     results = ctx.Queue()
     pool = _Pool(ctx, jobs, run_stage, recipe, results)
     pending = _priority_order(stages)
+    planned = {s.id: float(s.estimate_s) for s in stages}  # decisions keep the start's estimates (ETAs may refine)
+    decide = lambda s: planned[s.id]  # noqa: E731
     ids = {s.id for s in stages}
     done: set[str] = set()
     running: dict[str, _Running] = {}
@@ -298,11 +307,11 @@ def run_parallel(recipe, stages: Sequence, jobs: int, run_stage: Callable, on_st
         while pending or running:
             ready = [s for s in pending if all(d in done or d not in ids for d in s.deps)] if failure is None else []
             free = cores - sum(r.threads for r in running.values())
-            starts = next_starts(ready, pending, below, len(running), jobs, free)
+            starts = next_starts(ready, pending, below, len(running), jobs, free, est=decide)
             if starts:
                 for s, threads in starts:
                     pending.remove(s)
-                eta = _eta(pending, running, starts, cores, jobs)
+                eta = _eta(pending, running, starts, cores, jobs, decide)
                 for s, threads in starts:
                     on_start(s, threads, eta)
                     running[s.id] = _Running(pool.submit(s, threads), threads, s)
@@ -334,13 +343,14 @@ def run_parallel(recipe, stages: Sequence, jobs: int, run_stage: Callable, on_st
     return failure
 
 
-def _eta(pending: Sequence, running: dict, starts: list[tuple], cores: int, jobs: int) -> float:
+def _eta(pending: Sequence, running: dict, starts: list[tuple], cores: int, jobs: int,
+         decide: Callable[[object], float]) -> float:
     """Simulated seconds until the whole graph is done, right after `starts` begin beside `running`."""
     now = time.time()
     busy = {sid: (max(0.0, float(r.stage.estimate_s) * thread_slowdown(r.threads, cores) - (now - r.started)), r.threads)
             for sid, r in running.items()}
     busy.update({s.id: (float(s.estimate_s) * thread_slowdown(threads, cores), threads) for s, threads in starts})
-    return simulate_wall(list(pending), busy, jobs, cores, ordered=True)
+    return simulate_wall(list(pending), busy, jobs, cores, ordered=True, decide=decide)
 
 
 def _drain(results, timeout: float) -> list[tuple]:

@@ -54,19 +54,20 @@ def by_id(stages):
 def test_work_counts_what_each_stage_scales_with(recipe, probe):
     s = by_id(plan(recipe()))
     assert s["data:base"].work == {"fixed_s": 5, "data_tokens": 100000}
-    assert s["midtrain:base"].work == {"train_tokens": 100000} and s["midtrain:short"].work == {"train_tokens": 50000}
+    assert s["midtrain:base"].work == {"fixed_s": 5, "train_tokens": 100000}
+    assert s["midtrain:short"].work == {"fixed_s": 5, "train_tokens": 50000}
     decoded = 10 + 10 + 20 + 20  # max response length per step under the schedule {2: 20}
     assert s["rl:short"].work == {"decode_calls": decoded, "decode_tokens": 8 * decoded, "train_tokens": 8 * decoded}
-    assert s["eval:short"].work == {"decode_calls": 3 * 8, "decode_tokens": 10 * 8}  # 10 problems in 3 batches of 4
+    assert s["eval:short"].work == {"fixed_s": 2, "decode_calls": 3 * 8, "decode_tokens": 10 * 8}  # 10 problems, 3 batches of 4
 
 
 def test_fresh_run_uses_the_probe(recipe, probe):
     stages = plan(recipe())
     s = by_id(stages)
     assert probe == ["t"]  # probed once
-    assert s["midtrain:base"].estimate_s == pytest.approx(100000 / 1000.0)
+    assert s["midtrain:base"].estimate_s == pytest.approx(5 + 100000 / 1000.0)
     assert s["rl:short"].estimate_s == pytest.approx(60 * 0.01 + 480 * 0.001 + 480 / 1000.0)
-    assert s["eval:short"].estimate_s == pytest.approx(24 * 0.01 + 80 * 0.001)
+    assert s["eval:short"].estimate_s == pytest.approx(2 + 24 * 0.01 + 80 * 0.001)
     assert s["data:base"].estimate_s == pytest.approx(5 + 100000 / 400_000)  # not probed: fixed rate
     last = describe_plan(recipe(), stages, {}).splitlines()[-1]
     assert "from a 1.2 s probe on this machine" in last and "midtrain, rl, eval" in last
@@ -90,9 +91,9 @@ def test_last_run_stage_times_take_precedence(recipe, probe, tmp_path):
     stages = plan(r)
     s = by_id(stages)
     base = pipeline.default_rates(r)
-    factor = 75.0 / (work_seconds({"train_tokens": 150000}, base))
-    assert s["midtrain:base"].estimate_s == pytest.approx(work_seconds({"train_tokens": 100000}, base) * factor)
-    assert s["midtrain:base"].estimate_s == pytest.approx(50.0)  # 0.5 ms a token here, 100k tokens
+    # 75 s for base's recorded work plus short's planned work (no record): midtrain runs at that pace here
+    factor = 75.0 / (work_seconds({"train_tokens": 100000}, base) + work_seconds(fresh["midtrain:short"].work, base))
+    assert s["midtrain:base"].estimate_s == pytest.approx(work_seconds(fresh["midtrain:base"].work, base) * factor)
     assert s["midtrain:short"].basis == pipeline.LAST_RUN_BASIS
     assert s["rl:short"].basis.startswith("a 1.2 s probe")  # its only entry failed: the probe decides
     last = describe_plan(r, stages, state).splitlines()[-1]
@@ -131,6 +132,9 @@ def test_recalibrate_rescales_only_kinds_with_finished_stages():
     recalibrate([a, b], state, Rates(train_tps=10.0, decode_token_s=0.1), cores=2)
     assert (a.estimate_s, a.basis) == (pytest.approx(3.0), pipeline.LAST_RUN_BASIS)
     assert b.estimate_s == 99.0  # no finished rl stage yet: unchanged
+    state["rl:y"].update(status="done", wall_s=1.0)
+    recalibrate([b], state, Rates(train_tps=10.0, decode_token_s=0.1), cores=2)
+    assert b.estimate_s == 99.0  # one RL run's time does not rescale another's (response lengths differ)
 
 
 def test_without_a_probe_the_fixed_rates_are_named(recipe, monkeypatch):
@@ -138,9 +142,8 @@ def test_without_a_probe_the_fixed_rates_are_named(recipe, monkeypatch):
     stages = plan(recipe())
     assert {s.basis for s in stages} == {pipeline.FIXED_BASIS}
     last = describe_plan(recipe(), stages, {}).splitlines()[-1]
-    assert last.endswith("(rough; data, midtrain, rl, eval, report from fixed rates of a 2-core CPU; eval and rl at "
-                         "full response budgets, an upper bound until a stage of the kind has finished, after which "
-                         "the ETAs use its time)")
+    assert last.endswith("(rough; data, midtrain, rl, eval, report from fixed rates of a 2-core CPU; RL and eval "
+                         "times follow response lengths, known only once a run has done them)")
 
 
 def test_probe_is_skipped_where_it_would_not_stand_for_the_run(recipe, monkeypatch):
@@ -164,7 +167,7 @@ def test_run_records_each_stages_work_for_the_next_estimate(recipe, probe, monke
     monkeypatch.setattr(pipeline, "_runner", lambda kind: lambda r, s: s.output.mkdir(parents=True, exist_ok=True))
     pipeline.run_pipeline(recipe(), echo=lambda s: None)
     state = json.loads((tmp_path / "runs" / "t" / "pipeline.json").read_text())
-    assert state["midtrain:short"]["work"] == {"train_tokens": 50000}
+    assert state["midtrain:short"]["work"] == {"fixed_s": 5, "train_tokens": 50000}
     assert state["rl:short"]["work"]["decode_calls"] == 60
 
 

@@ -57,6 +57,11 @@ def test_simulated_wall_follows_the_schedulers_policy():
     assert simulate_wall([], {"x": (4.0, 2)}, jobs=2, cores=2) == pytest.approx(4)
     # two stages ending together free both cores at once: the next one takes both (alone), not one
     assert simulate_wall([FakeStage("c", [], 10)], {"a": (5.0, 1), "b": (5.0, 1)}, jobs=2, cores=2) == pytest.approx(15)
+    # `decide`: the scheduler decides by the run's first estimates while durations use the refined ones
+    pair2 = [FakeStage("big", [], 100), FakeStage("small", [], 5)]
+    assert simulate_wall(pair2, {}, jobs=2, cores=2) == pytest.approx(105)  # big alone (5 < 50), then small
+    first = {"big": 100.0, "small": 80.0}.__getitem__
+    assert simulate_wall(pair2, {}, jobs=2, cores=2, decide=lambda s: first(s.id)) == pytest.approx(150)  # side by side
     # `ordered`: the caller's order is the scheduler's (sorted at the start of the run), kept as given
     two = [FakeStage("small", [], 2), FakeStage("big", [], 8)]
     assert simulate_wall(two, {}, jobs=1, cores=2, ordered=True) == simulate_wall(two, {}, jobs=1, cores=2) == pytest.approx(10)
