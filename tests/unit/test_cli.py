@@ -132,6 +132,7 @@ BAD_CASES = [
     (["eval", "model", "--benchmarks", "gsm8k", "--benchmark-dir", "bench"], 2, ["bench/gsm8k/", ".jsonl:4: invalid JSON"]),
     (["eval", "model", "--limit", "0"], 2, ["eval options: limit: must be > 0"]),
     (["eval", "model", "rl.steps=3"], 2, ["overrides need a recipe .yaml target"]),
+    (["eval", "demo.yaml", "--out", "o7"], 2, ["--out is for a model directory; a recipe writes"]),
     (["eval", "demo.yaml", "--models", "base"], 2, ["eval.models: model 'base'"]),
     (["report", "norun"], 2, ["norun: run directory not found"]),
     (["run", "nope.yaml"], 2, ["nope.yaml: recipe file not found"]),

@@ -75,6 +75,10 @@ def _run(args) -> int:
         from .runner import run_eval
 
         recipe = load_recipe(args.target, args.overrides)
+        if args.out:
+            print(f"octothinker eval: --out is for a model directory; a recipe writes {recipe.run_dir / 'eval'}/<model>",
+                  file=sys.stderr)
+            return 2
         _apply(recipe.eval, args, where=f"{args.target}: eval")
         models = [m for m in args.models.split(",") if m] if args.models else None
         out = run_eval(recipe, models)
