@@ -228,3 +228,13 @@ def test_unknown_option_is_still_an_error(capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unrecognized arguments: --bogus" in err
+
+
+def test_model_dir_eval_scores_toy_benchmarks_of_its_runs_world(tmp_path):
+    from octothinker.eval.cli import _run_toyworld
+
+    model = tmp_path / "runs" / "r" / "rl" / "short" / "final"
+    model.mkdir(parents=True)
+    assert _run_toyworld(model) is None  # outside a run: the default world
+    (tmp_path / "runs" / "r" / "config.resolved.yaml").write_text("toyworld:\n  seed: 3\n")
+    assert _run_toyworld(model).seed == 3

@@ -11,7 +11,8 @@ def register(sub) -> None:
         help="evaluate a model directory (or a recipe's models) on math benchmarks",
         description="Evaluate any HF causal LM directory on the paper's benchmarks (gsm8k, math500, math, ocw, "
         "olympiad_bench, amc23, sat, mmlu_stem, mathqa, asdiv, mawps, svamp, tabmwp, gpqa) and the toy ones "
-        "(toy_gsm, toy_math, toy_olympiad; toy_depth4 in toy world v2). TARGET is a model directory, or a recipe YAML followed by "
+        "(toy_gsm, toy_math, toy_olympiad; toy_depth4 in toy world v2). TARGET is a model directory (toy benchmarks "
+        "from the toy world of the run it belongs to, else world seed 0), or a recipe YAML followed by "
         "key=value overrides (then the recipe's eval section applies and options below override it). "
         "Writes <out>/<benchmark>.jsonl and summary.json and prints a table; interrupted runs resume.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -67,6 +68,24 @@ def _apply(cfg, args, where: str = "eval options") -> None:
             raise InputError(f"{names_from}: {exc}") from None
 
 
+def _run_toyworld(model_dir):
+    """The toy world of the run a model directory belongs to (its `config.resolved.yaml`, up to four levels up, e.g.
+    runs/<name>/rl/short/final), so a model of world seed 1 is scored on world 1's benchmarks; None outside a run."""
+    from ..config import load_recipe
+
+    for parent in list(model_dir.resolve().parents)[:4]:
+        path = parent / "config.resolved.yaml"
+        if path.is_file():
+            try:
+                world = load_recipe(path).toyworld
+            except Exception:  # an unreadable run config: the default world, as outside a run
+                return None
+            print(f"toy benchmarks of the run's toy world (seed {world.seed}, version {world.version}): {path}",
+                  file=sys.stderr)
+            return world
+    return None
+
+
 def _run(args) -> int:
     from pathlib import Path
 
@@ -98,9 +117,12 @@ def _run(args) -> int:
 
         model_dir = resolve_model_dir(model_dir)
     out = Path(args.out) if args.out else Path("eval_out") / model_dir.name
+    toy_cfg = ToyWorldConfig()
+    if any(b.startswith("toy_") for b in cfg.benchmarks):
+        toy_cfg = _run_toyworld(model_dir) or toy_cfg
     summary = evaluate_model(
         model_dir, cfg.benchmarks, out, protocol=cfg.protocol, template=cfg.template, shots=cfg.shots, limit=cfg.limit,
-        sampling=sampling_from_config(cfg), benchmark_dir=cfg.benchmark_dir, toy_cfg=ToyWorldConfig(),
+        sampling=sampling_from_config(cfg), benchmark_dir=cfg.benchmark_dir, toy_cfg=toy_cfg,
         backend=cfg.backend, device=args.device, batch_size=cfg.batch_size,
     )
     print(format_table([summary]))
