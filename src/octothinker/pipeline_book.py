@@ -88,9 +88,9 @@ class Book:
         return sum(s.estimate_s for s in self.stages if s.id not in self.finished)
 
     def refresh(self, stages: list[Stage], state: dict | None = None) -> None:
-        """Re-estimate `stages` from every finished stage so far (`pipeline.recalibrate`): of this run, or of
+        """Re-estimate `stages` from every finished stage so far (`pipeline_eta.recalibrate`): of this run, or of
         `state` (e.g. every seed of an experiment, pooled)."""
-        from .pipeline import default_rates, recalibrate
+        from .pipeline_eta import default_rates, recalibrate
 
         if self.base is None:
             self.base = default_rates(self.recipe)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from octothinker import pipeline
+from octothinker import pipeline, pipeline_eta
 from octothinker.config import load_recipe
 from octothinker.pipeline import Rates, Stage, calibrate, describe_plan, plan, work_seconds
 
@@ -147,7 +147,7 @@ def test_without_a_probe_the_fixed_rates_are_named(recipe, monkeypatch):
 
 
 def test_probe_is_skipped_where_it_would_not_stand_for_the_run(recipe, monkeypatch):
-    monkeypatch.setattr(pipeline, "_measure", lambda *a: pytest.fail("measured"))
+    monkeypatch.setattr(pipeline_eta, "_measure", lambda *a: pytest.fail("measured"))
     assert pipeline.probe_rates(recipe("model.init=pretrained", "model.path=some/model")) is None
     monkeypatch.setenv("OCTOTHINKER_ETA_PROBE", "0")
     assert pipeline.probe_rates(recipe()) is None
@@ -155,8 +155,8 @@ def test_probe_is_skipped_where_it_would_not_stand_for_the_run(recipe, monkeypat
 
 def test_probe_result_is_cached_per_model(recipe, monkeypatch):
     seen = []
-    monkeypatch.setattr(pipeline, "_PROBES", {})
-    monkeypatch.setattr(pipeline, "_measure", lambda recipe, vocab, device, budget: seen.append(vocab) or FAKE)
+    monkeypatch.setattr(pipeline_eta, "_PROBES", {})
+    monkeypatch.setattr(pipeline_eta, "_measure", lambda recipe, vocab, device, budget: seen.append(vocab) or FAKE)
     monkeypatch.delenv("OCTOTHINKER_ETA_PROBE", raising=False)
     assert pipeline.probe_rates(recipe("run.device=cpu")) is FAKE and pipeline.probe_rates(recipe("run.device=cpu")) is FAKE
     pipeline.probe_rates(recipe("run.device=cpu", "model.hidden_size=64"))
