@@ -313,11 +313,14 @@ def run_side_by_side(runs: list[tuple[Recipe, Book, list[Stage]]], jobs: int, ec
     books = [book for _, book, _ in runs]
     cores = cpu_budget()
     echo(f"running up to {jobs} stages at a time on {cores} core(s), threads split between them")
+
     def done(t: _Tagged, wall: float) -> None:
         books[t.run].done(t.stage, wall)
-        pooled = {f"{sid}@{i}": rec for i, b in enumerate(books) for sid, rec in b.state.items()}  # kind = before ":"
+        pooled = None  # one run: its own state; several: every run's, ids tagged (the kind stays before ":")
+        if len(runs) > 1:
+            pooled = {f"{sid}@{i}": rec for i, b in enumerate(books) for sid, rec in b.state.items()}
         for (_, book, todo) in runs:  # the ETAs of every run's stages left learn from this one
-            book.refresh(todo, pooled if len(runs) > 1 else None)
+            book.refresh(todo, pooled)
 
     try:
         failure = run_parallel([r for r, _, _ in runs], tagged, jobs, _run_tagged,

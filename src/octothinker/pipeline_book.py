@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 import sys
 import time
@@ -21,7 +22,7 @@ class StageFailed(RuntimeError):
 
 
 def fmt_s(seconds: float) -> str:
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN or infinite: no estimate
+    if not math.isfinite(seconds):  # no estimate
         return "?"
     seconds = int(round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
@@ -79,7 +80,6 @@ class Book:
         self.facts = facts
         self.t_start = time.time()
         self.finished: set[str] = set()
-        self.base = None  # the fixed rates `refresh` scales, made on first use
         self.recipe = recipe
 
     @property
@@ -92,9 +92,8 @@ class Book:
         `state` (e.g. every seed of an experiment, pooled)."""
         from .pipeline_eta import default_rates, recalibrate
 
-        if self.base is None:
-            self.base = default_rates(self.recipe)
-        recalibrate([s for s in stages if s.id not in self.finished], self.state if state is None else state, self.base)
+        recalibrate([s for s in stages if s.id not in self.finished], self.state if state is None else state,
+                    default_rates(self.recipe))
 
     def _tag(self, s: Stage) -> str:
         return f"[{self.index[s.id]}/{len(self.stages)}] {s.id}"

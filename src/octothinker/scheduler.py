@@ -101,6 +101,11 @@ def thread_slowdown(threads: int, cores: int, gain: float = TWO_THREAD_GAIN) -> 
     return (cores / max(1, threads)) ** math.log2(gain)
 
 
+def stage_seconds(stage, threads: int, cores: int, gain: float = TWO_THREAD_GAIN) -> float:
+    """A stage's estimated seconds on `threads` of `cores` threads."""
+    return float(stage.estimate_s) * thread_slowdown(threads, cores, gain)
+
+
 def next_starts(ready: list, pending: Sequence, below: dict[str, set[str]], running: int, jobs: int,
                 free: int, est: Callable[[object], float] = _estimate) -> list[tuple]:
     """The (stage, threads) to start now, in order, from `ready` (sorted by priority; consumed): the one
@@ -142,7 +147,7 @@ def simulate_wall(stages: Sequence, running: dict[str, tuple[float, int]], jobs:
         ready = [s for s in pending if all(d in done or d not in ids for d in s.deps)]
         free = cores - sum(t for _, t in busy.values())
         for s, threads in next_starts(ready, pending, below, len(busy), jobs, free, est=decide):
-            busy[s.id] = (now + float(s.estimate_s) * thread_slowdown(threads, cores, gain), threads)
+            busy[s.id] = (now + stage_seconds(s, threads, cores, gain), threads)
             pending.remove(s)
         if not busy:  # nothing could start: no finite estimate (cannot happen in a plan, whose graph is acyclic)
             return math.inf
@@ -269,7 +274,7 @@ class _Pool:
 class _Running:
     worker: tuple
     threads: int
-    stage: object = None  # its `estimate_s` may be refreshed while it runs
+    stage: object  # its `estimate_s` may be refreshed while it runs
     started: float = field(default_factory=time.time)
 
 
@@ -347,9 +352,9 @@ def _eta(pending: Sequence, running: dict, starts: list[tuple], cores: int, jobs
          decide: Callable[[object], float]) -> float:
     """Simulated seconds until the whole graph is done, right after `starts` begin beside `running`."""
     now = time.time()
-    busy = {sid: (max(0.0, float(r.stage.estimate_s) * thread_slowdown(r.threads, cores) - (now - r.started)), r.threads)
+    busy = {sid: (max(0.0, stage_seconds(r.stage, r.threads, cores) - (now - r.started)), r.threads)
             for sid, r in running.items()}
-    busy.update({s.id: (float(s.estimate_s) * thread_slowdown(threads, cores), threads) for s, threads in starts})
+    busy.update({s.id: (stage_seconds(s, threads, cores), threads) for s, threads in starts})
     return simulate_wall(list(pending), busy, jobs, cores, ordered=True, decide=decide)
 
 
