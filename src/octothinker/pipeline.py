@@ -55,11 +55,13 @@ def plan(recipe: Recipe, time_probe: bool = True) -> list[Stage]:
     paths = RunPaths(recipe.run_dir)
     stages: list[Stage] = []
     world = to_dict(recipe.toyworld)
-    data_common = {"toyworld": world, "tokenizer": to_dict(recipe.tokenizer), "data": to_dict(recipe.data)}
+    data_settings = {k: v for k, v in to_dict(recipe.data).items() if k != "mixtures"}  # a mixture hashes only its own
+    data_common = {"toyworld": world, "tokenizer": to_dict(recipe.tokenizer), "data": data_settings, "seed": recipe.run.seed}
     used_mixtures = [st.mixture for st in recipe.midtrain.stages.values()]
     for mix in dict.fromkeys(used_mixtures or list(recipe.data.mixtures)):
         tokens = recipe.data.mixtures[mix].tokens
-        stages.append(Stage("data", mix, [], data_common, output=paths.data(mix), work={"fixed_s": 5, "data_tokens": tokens}))
+        cfg = {**data_common, "mixture": to_dict(recipe.data.mixtures[mix])}  # what `data.build.mixture_hash` covers
+        stages.append(Stage("data", mix, [], cfg, output=paths.data(mix), work={"fixed_s": 5, "data_tokens": tokens}))
     trainer_common = {k: v for k, v in to_dict(recipe.midtrain).items() if k != "stages"}
     for name, st in recipe.midtrain.stages.items():
         deps = [f"data:{st.mixture}"]
@@ -75,14 +77,14 @@ def plan(recipe: Recipe, time_probe: bool = True) -> list[Stage]:
     readiness = recipe.experiment.probe
     for name in readiness_probed(rl_runs) if readiness.enabled else []:
         src, run_cfg = rl_runs[name]
-        deps = [f"midtrain:{src}"] if src in recipe.midtrain.stages else []
-        cfg = {"rl": to_dict(run_cfg), "source": src, "seed": recipe.run.seed, "probe": to_dict(readiness),
+        deps, source = _source(recipe, src, stages)
+        cfg = {"rl": _rl_settings(recipe, run_cfg), "source": source, "seed": recipe.run.seed, "probe": to_dict(readiness),
                "toyworld": world}
         stages.append(Stage("probe", name, deps, cfg, output=paths.root / "probe" / name,
                             work=_readiness_work(run_cfg, readiness)))
     for name, (src, run_cfg) in rl_runs.items():
-        deps = [f"midtrain:{src}"] if src in recipe.midtrain.stages else []
-        cfg = {"rl": to_dict(run_cfg), "source": src, "seed": recipe.run.seed}
+        deps, source = _source(recipe, src, stages)
+        cfg = {"rl": _rl_settings(recipe, run_cfg), "source": source, "seed": recipe.run.seed, "toyworld": world}
         if (run_cfg.prompt_set or run_cfg.prompts_path) and run_cfg.decontaminate:  # what decontamination reads
             cfg["decontam"] = {"benchmark_dir": recipe.eval.benchmark_dir, "ngram": recipe.data.decontamination.ngram}
         # a group sharing step 0 computes it once, in whichever run ends first (counted in the first run's estimate)
@@ -92,15 +94,14 @@ def plan(recipe: Recipe, time_probe: bool = True) -> list[Stage]:
     eval_models = ev.models or list(dict.fromkeys([*(src for src, _ in rl_runs.values()), *(f"rl-{n}" for n in rl_runs)]))
     for model in eval_models:
         if model.startswith("rl-") and f"rl:{model[3:]}" in {s.id for s in stages}:
-            deps = [f"rl:{model[3:]}"]
-        elif model in recipe.midtrain.stages:
-            deps = [f"midtrain:{model}"]
+            deps, source = [f"rl:{model[3:]}"], model
         else:
-            deps = []
+            deps, source = _source(recipe, model, stages)
         template = rl.template_for(model[3:]) if model.startswith("rl-") else rl.template
         label = Path(model).name if "/" in model else model  # a directory model: eval/<its name>/, as run_eval writes
         settings = ev.for_model(label)  # an RL model's rl_* benchmarks and sampling, as run_eval uses them
-        cfg = {"eval": to_dict(settings), "model": model, "toyworld": world, "rl_template": template}
+        hashed = {k: v for k, v in to_dict(settings).items() if k != "models"}  # the other models are not its input
+        cfg = {"eval": hashed, "model": source, "toyworld": world, "rl_template": template}
         stages.append(Stage("eval", model, deps, cfg, output=paths.eval(label), work=_eval_work(settings)))
     stages.append(Stage("report", "report", [s.id for s in stages], {"report": to_dict(recipe.report)}, output=paths.report,
                         work={"fixed_s": 5}))
@@ -110,6 +111,30 @@ def plan(recipe: Recipe, time_probe: bool = True) -> list[Stage]:
         by_id[s.id] = s
     calibrate(stages, read_state(recipe.run_dir), default_rates(recipe), (lambda: probe_rates(recipe)) if time_probe else (lambda: None))
     return stages
+
+
+def _source(recipe: Recipe, src: str, stages: list[Stage]) -> tuple[list[str], object]:
+    """The dependencies of a stage that starts from model `src`, and what its hash records of that model: a
+    mid-training stage or a directory by name (a stage's own hash covers the rest); `base` outside mid-training by
+    the sections that make it, which no upstream stage carries (a tiny one, built on the run's tokenizer, waits
+    for a data stage)."""
+    if src in recipe.midtrain.stages:
+        return [f"midtrain:{src}"], src
+    if src != "base":  # a directory (or an outside run's model): its name
+        return [], src
+    made_of = {"name": src, "model": to_dict(recipe.model), "tokenizer": to_dict(recipe.tokenizer)}
+    tokenizer_from = [s.id for s in stages if s.kind == "data"][:1]
+    return (tokenizer_from if recipe.model.init != "pretrained" else []), made_of
+
+
+def _rl_settings(recipe: Recipe, run_cfg) -> dict:
+    """What an RL run's hash records of its settings: its own (not the other runs' `init_from` entries), with the
+    validation benchmarks it really uses (`eval.benchmarks` when `validate_benchmarks` is empty) and their dir."""
+    out = {k: v for k, v in to_dict(run_cfg).items() if k not in ("init_from", "variants")}
+    if run_cfg.validate_every:
+        out["validate_benchmarks"] = list(run_cfg.validate_benchmarks or recipe.eval.benchmarks)
+        out["benchmark_dir"] = recipe.eval.benchmark_dir
+    return out
 
 
 def readiness_probed(rl_runs: dict) -> list[str]:
@@ -244,10 +269,12 @@ def run_pipeline(
     """Run the recipe's stages (in order, or with `jobs` > 1 independent ones side by side); returns the run directory."""
     run_dir = Path(recipe.run_dir)
     state = read_state(run_dir)
-    stages = select(plan(recipe, time_probe=jobs == 1), only, start)
+    every = plan(recipe, time_probe=jobs == 1)
+    stages = select(every, only, start)
     echo(describe_plan(recipe, stages, state, budget=dry_run))
     if dry_run:
         return run_dir
+    check_inputs(every, stages, state, force)
     book, todo = prepare(recipe, stages, state, force, echo)
     if jobs > 1 and len(todo) > 1:
         run_side_by_side([(recipe, book, todo)], jobs, echo)
@@ -268,6 +295,25 @@ def run_pipeline(
             book.refresh(todo)
     echo(f"run {recipe.run.name!r} finished in {fmt_s(time.time() - book.t_start)}: {run_dir}")
     return run_dir
+
+
+def check_inputs(every: list[Stage], selected: list[Stage], state: dict, force: bool = False) -> None:
+    """Refuse a selection (`--only`, `--from`) that would run a stage whose input stage is neither selected nor
+    finished with its current settings: it would read a partial or stale model, and be cached as if it had not."""
+    chosen = {s.id for s in selected}
+    by_id = {s.id: s for s in every}
+    for s in selected:
+        if not force and is_cached(s, state) and s.output and s.output.exists():
+            continue  # skipped anyway
+        for d in s.deps:
+            dep = by_id.get(d)
+            if d in chosen or dep is None or (is_cached(dep, state) and dep.output and dep.output.exists()):
+                continue
+            prev = state.get(d, {})
+            why = ("made with other settings" if prev.get("status") == "done" else
+                   f"{prev['status']}" if prev.get("status") else "not run yet")
+            raise ValueError(f"{s.id} needs {d}, which has not finished with this recipe's settings ({why}); "
+                             f"run it first, or select it too (e.g. --from {d})")
 
 
 def prepare(recipe: Recipe, stages: list[Stage], state: dict, force: bool, echo: Callable[[str], None]) -> tuple[Book, list[Stage]]:
@@ -332,7 +378,8 @@ def run_side_by_side(runs: list[tuple[Recipe, Book, list[Stage]]], jobs: int, ec
         raise
     if failure is not None:
         t = next(t for t in tagged if t.id == failure.stage_id)
-        raise books[t.run].failure(t.stage, failure.error, failure.wall_s, failure.trace)
+        exc = books[t.run].failure(t.stage, failure.error, failure.wall_s, failure.trace)
+        raise exc from (ValueError(failure.error) if failure.bad_input else None)  # bad input: one line, as in a serial run
 
 
 def _run_stage(recipe: Recipe, stage: Stage) -> None:

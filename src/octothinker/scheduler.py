@@ -207,15 +207,18 @@ def _worker(run_stage: Callable, recipe, tasks, results) -> None:
         _set_threads(threads)
         sys.stdout = _Prefixed(sys.__stdout__, f"[{stage.id}] ")
         sys.stderr = _Prefixed(sys.__stderr__, f"[{stage.id}] ")
-        err, trace = None, ""
+        err, trace, bad_input = None, "", False
         try:
             run_stage(recipe, stage)
         except BaseException as exc:  # reported to the parent, which records and re-raises it
+            from .cli import _input_errors
+
             err, trace = f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=-3)
+            bad_input = isinstance(exc, _input_errors())
         sys.stdout.flush()
         sys.stderr.flush()
         gc.collect()
-        results.put((stage.id, err, trace))
+        results.put((stage.id, err, trace, bad_input))
 
 
 def _exit_with_parent(poll_s: float = 1.0) -> None:
@@ -284,6 +287,7 @@ class Failure:
     error: str
     trace: str
     wall_s: float
+    bad_input: bool = False  # the stage failed on bad input (a file, record, name, value): shown as one line
 
 
 def run_parallel(recipe, stages: Sequence, jobs: int, run_stage: Callable, on_start: Callable, on_done: Callable,
@@ -322,7 +326,7 @@ def run_parallel(recipe, stages: Sequence, jobs: int, run_stage: Callable, on_st
                     running[s.id] = _Running(pool.submit(s, threads), threads, s)
             if not running:
                 break
-            for sid, err, trace in _drain(results, poll_s):
+            for sid, err, trace, bad_input in _drain(results, poll_s):
                 r = running.pop(sid)
                 pool.release(r.worker)
                 wall = time.time() - r.started
@@ -330,7 +334,7 @@ def run_parallel(recipe, stages: Sequence, jobs: int, run_stage: Callable, on_st
                     done.add(sid)
                     on_done(by_id[sid], wall)
                 else:
-                    f = Failure(sid, err, trace, wall)
+                    f = Failure(sid, err, trace, wall, bad_input)
                     on_fail(by_id[sid], f)
                     failure = failure or f
             for sid, r in list(running.items()):

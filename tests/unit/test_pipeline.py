@@ -144,3 +144,59 @@ def test_changed_config_starts_the_stage_fresh_and_keeps_the_old_output(recipe, 
     fail.clear()
     run_pipeline(recipe("rl.lr=3e-5"), echo=lambda s: None)
     assert (tmp_path / "runs/t/rl/base/step_1").is_dir()
+
+
+def _changed(a, b):
+    return sorted(k for k in a if k in b and a[k] != b[k])
+
+
+@pytest.mark.parametrize("override, changed", [
+    # every data stage reads the seed (the mixture sampler's stream)
+    ("run.seed=1", EXPECTED),
+    # a mixture's data reads its own mixture only
+    ("data.mixtures.mix.tokens=2000", ["data:mix", "midtrain:short", "rl:short", "eval:short", "eval:rl-short", "report"]),
+    # another RL source is not an input of the existing runs; the eval model list not of an eval
+    ("rl.init_from=[base,short,/some/dir]", ["report"]),
+    ("eval.models=[base,short,rl-short]", ["report"]),
+    # validation reads eval.benchmarks when rl.validate_benchmarks is empty (the default)
+    ("eval.benchmarks=[toy_gsm]", ["rl:base", "rl:short", "eval:base", "eval:short", "eval:rl-base", "eval:rl-short", "report"]),
+])
+def test_hash_covers_what_a_stage_reads_and_only_that(recipe, override, changed):
+    a = {s.id: s.hash for s in plan(recipe(), time_probe=False)}
+    b = {s.id: s.hash for s in plan(recipe(override), time_probe=False)}
+    assert _changed(a, b) == sorted(changed)
+
+
+def test_rl_and_eval_from_a_base_outside_midtraining_hash_the_model(tmp_path):
+    """`base` that is no mid-training stage is made from `model` (and the tokenizer): another model (a new
+    model.path, or here another size) must not reuse the old one's RL run and eval; a tiny one waits for the
+    data stage that builds the tokenizer."""
+    p = tmp_path / "r.yaml"
+    p.write_text(RECIPE.format(root=tmp_path / "runs").replace("    base: {mixture: base}\n", "")
+                 .replace("init_from: base, ", ""))
+    a = {s.id: s for s in plan(load_recipe(p), time_probe=False)}
+    b = {s.id: s for s in plan(load_recipe(p, ["model.hidden_size=96"]), time_probe=False)}
+    assert _changed({k: s.hash for k, s in a.items()}, {k: s.hash for k, s in b.items()}) == sorted(
+        ["midtrain:short", "rl:base", "rl:short", "eval:base", "eval:short", "eval:rl-base", "eval:rl-short", "report"])
+    assert a["rl:base"].deps == ["data:mix"] and a["eval:base"].deps == ["data:mix"]
+
+
+def test_a_selection_whose_input_stage_has_not_finished_is_refused(recipe, calls):
+    log, fail = calls
+    with pytest.raises(ValueError, match=r"rl:base needs midtrain:base, which has not finished .*\(not run yet\)"):
+        run_pipeline(recipe(), only=["rl"], echo=lambda s: None)
+    assert log == []
+    fail.add("midtrain:short")
+    with pytest.raises(StageFailed):
+        run_pipeline(recipe(), echo=lambda s: None)
+    fail.clear()
+    with pytest.raises(ValueError, match=r"needs midtrain:short, .*\(failed\)"):
+        run_pipeline(recipe(), only=["rl:short"], echo=lambda s: None)
+    log.clear()
+    run_pipeline(recipe(), start="midtrain:short", only=["midtrain:short", "rl:short"], echo=lambda s: None)
+    assert log == ["midtrain:short", "rl:short"]  # the input selected too: runs first
+    with pytest.raises(ValueError, match=r"rl:short needs midtrain:short, .*\(made with other settings\)"):
+        run_pipeline(recipe("midtrain.stages.short.lr=5e-4"), only=["rl:short"], echo=lambda s: None)
+    log.clear()
+    run_pipeline(recipe(), only=["rl:short"], force=True, echo=lambda s: None)
+    assert log == ["rl:short"]  # its input finished with these settings: allowed

@@ -86,13 +86,15 @@ def fake_stage(recipe, stage):
             assert (root / f"{d}.json").exists(), f"{stage.id} started before {d} finished"
     if stage.id in recipe.get("fail", ()):
         raise RuntimeError(f"boom in {stage.id}")
+    if stage.id in recipe.get("bad", ()):
+        raise FileNotFoundError(f"{stage.id}.jsonl: no such file")
     if stage.id in recipe.get("die", ()):
         os._exit(9)
     print(f"hello from {stage.id}")
     (root / f"{stage.id}.json").write_text(json.dumps({"threads": os.environ["OMP_NUM_THREADS"], "pid": os.getpid()}))
 
 
-def _run(tmp_path, stages, jobs, cores, fail=(), die=()):
+def _run(tmp_path, stages, jobs, cores, fail=(), die=(), bad=()):
     events, running, peak = [], set(), {"jobs": 0}
     threads_now = {}
 
@@ -113,7 +115,7 @@ def _run(tmp_path, stages, jobs, cores, fail=(), die=()):
         events.append(("fail", s.id, f.error))
 
     tmp_path.mkdir(parents=True, exist_ok=True)
-    recipe = {"root": str(tmp_path), "ids": {s.id for s in stages}, "fail": set(fail), "die": set(die)}
+    recipe = {"root": str(tmp_path), "ids": {s.id for s in stages}, "fail": set(fail), "die": set(die), "bad": set(bad)}
     failure = run_parallel(recipe, stages, jobs, fake_stage, start, done, failed, cores=cores, poll_s=0.05)
     return events, peak["jobs"], failure
 
@@ -145,6 +147,15 @@ def test_failure_stops_new_work_but_lets_running_stages_finish(tmp_path):
     assert failure is not None and failure.stage_id == "bad" and "boom in bad" in failure.error
     assert "after_bad" not in {e[1] for e in events if e[0] == "start"}
     assert ("done", "other") in events
+
+
+def test_a_failure_on_bad_input_is_marked_so_it_shows_as_one_line(tmp_path):
+    """As in a serial run: a stage that failed on bad input (here a missing file) is one line, not a traceback."""
+    stages = [FakeStage("reader", [], 1), FakeStage("crasher", [], 1)]
+    _, _, failure = _run(tmp_path / "a", stages, jobs=1, cores=1, bad={"reader"})
+    assert failure.stage_id == "reader" and failure.bad_input and "reader.jsonl: no such file" in failure.error
+    _, _, failure = _run(tmp_path / "b", stages, jobs=1, cores=1, fail={"reader"})
+    assert failure.stage_id == "reader" and not failure.bad_input
 
 
 def test_a_long_stage_with_little_beside_it_takes_every_core(tmp_path):
