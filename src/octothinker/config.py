@@ -168,6 +168,11 @@ class DataConfig:
 # ----------------------------------------------------------------------------- model / training
 
 
+def _path_like(name: str) -> bool:
+    """A model name read as a location, not a recipe name: an existing directory, or a path / hub id (a '/')."""
+    return "/" in name or "\\" in name or Path(name).is_dir()
+
+
 @dataclass
 class ModelConfig:
     """Either a tiny Llama built from these sizes (init=tiny) or a pretrained HF checkpoint."""
@@ -186,6 +191,10 @@ class ModelConfig:
     def validate(self) -> None:
         if self.init == "pretrained" and not self.path:
             raise ValueError("path: required when init=pretrained")
+        for name in ("hidden_size", "intermediate_size", "num_layers", "num_heads", "num_kv_heads",
+                     "max_position_embeddings"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
         if self.hidden_size % self.num_heads:
             raise ValueError(f"num_heads: {self.num_heads} must divide hidden_size {self.hidden_size}")
         if self.num_heads % self.num_kv_heads:
@@ -249,6 +258,11 @@ class MidtrainConfig:
         for i, (name, st) in enumerate(self.stages.items()):
             if st.init_from and st.init_from in self.stages and names.index(st.init_from) >= i:
                 raise ValueError(f"stages.{name}.init_from: stage {st.init_from!r} must come earlier")
+            if st.init_from and st.init_from not in self.stages and not _path_like(st.init_from):
+                # anything but a stage name is read as a checkpoint directory (train.plan): a typo fails here,
+                # not after the stages before it have trained
+                raise ValueError(f"stages.{name}.init_from: {st.init_from!r} is neither an earlier stage "
+                                 f"({', '.join(names[:i]) or 'none'}) nor an existing directory")
 
 
 # ----------------------------------------------------------------------------- eval / rl / report
@@ -291,6 +305,9 @@ class EvalConfig:
                 raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
         if self.rl_temperature is not None and self.rl_temperature < 0:
             raise ValueError(f"rl_temperature: must be >= 0, got {self.rl_temperature}")
+        for name in ("max_new_tokens", "batch_size"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
 
     def for_model(self, label: str) -> "EvalConfig":
         """The settings model `label` is evaluated with: an `rl-<run>` model takes the `rl_*` values that are set,
@@ -353,6 +370,7 @@ class Recipe:
                     f"{', '.join(sorted(self.data.mixtures)) or '(none)'}"
                 )
         self._check_toy_benchmarks()
+        self._check_model_names()
         rl_runs = set(self.rl.runs())
         models = set(self.midtrain.stages) | {f"rl-{n}" for n in rl_runs} | {"base"}
         for fname, finding in self.experiment.findings.items():
@@ -369,18 +387,54 @@ class Recipe:
                                          f"({', '.join(sorted(known)) or 'none'})")
 
     def _check_toy_benchmarks(self) -> None:
-        """A toy benchmark of another world version (e.g. toy_depth4 with toyworld.version: 1) fails here, before
-        any stage runs, not when the eval or RL stage first draws it."""
+        """Benchmark names the eval loader does not know (e.g. gsm8kk), and a toy benchmark of another world
+        version (e.g. toy_depth4 with toyworld.version: 1), fail here, before any stage runs, not when the eval
+        or RL stage first draws them."""
+        from .eval.benchmarks import BenchmarkError, canonical  # no torch: the registry and its mappers
         from .toyworld.world import BENCHMARKS, benchmark_names
 
         here = set(benchmark_names(self.toyworld))
         named = [("eval.benchmarks", self.eval.benchmarks), ("eval.rl_benchmarks", self.eval.rl_benchmarks),
                  ("rl.validate_benchmarks", self.rl.validate_benchmarks)]
         for where, names in named:
-            for b in names or []:
-                if b in BENCHMARKS and b not in here:
+            for i, b in enumerate(names or []):
+                try:
+                    key = canonical(b)
+                except BenchmarkError as exc:
+                    raise ValueError(f"{where}[{i}]: {exc}") from None
+                if key in BENCHMARKS and key not in here:
                     raise ValueError(f"{where}: {b!r} is not a benchmark of toy world v{self.toyworld.version} "
                                      f"(it has {', '.join(sorted(here))}); set toyworld.version: 2")
+
+    def _check_model_names(self) -> None:
+        """Model names that cannot resolve (a misspelled stage, an `rl-<run>` of no run) fail here, not once the
+        stages before them have trained. Accepted, as the RL and eval stages resolve them: a mid-training stage of
+        the recipe (or one already under the run's midtrain/), `base` (RL: the recipe's model; eval: when it is
+        pretrained), `rl-<run>` of an RL run (eval only), an existing directory, or a path / hub id (with '/')."""
+        stages = list(self.midtrain.stages)
+        done = self.run_dir / "midtrain"
+
+        def stage(name: str) -> bool:
+            return name in self.midtrain.stages or (done / name).is_dir()
+
+        rl_known = ", ".join(dict.fromkeys([*stages, "base"]))
+        sources = [(f"rl.init_from[{i}]", src) for i, src in enumerate(self.rl.init_from)]
+        sources += [(f"rl.variants.{v}.init_from", var.init_from) for v, var in self.rl.variants.items()]
+        for where, src in sources:
+            if not (stage(src) or src == "base" or _path_like(src)):
+                raise ValueError(f"{where}: {src!r} is neither a mid-training stage ({rl_known}) nor an existing "
+                                 "directory or hub id")
+        runs = list(self.rl.runs())
+        base_ok = self.model.init == "pretrained"
+        for i, m in enumerate(self.eval.models):
+            if stage(m) or (m == "base" and base_ok) or _path_like(m):
+                continue
+            if m.startswith("rl-") and (m[3:] in runs or (self.run_dir / "rl" / m[3:]).is_dir()):
+                continue
+            known = [*stages, *(["base"] if base_ok else []), *(f"rl-{r}" for r in runs)]
+            hint = " (base is a model only with model.init: pretrained, or as a stage)" if m == "base" else ""
+            raise ValueError(f"eval.models[{i}]: {m!r} is not a model of this recipe ({', '.join(known) or 'none'}) "
+                             f"nor an existing directory{hint}")
 
     @property
     def run_dir(self) -> Path:
@@ -398,17 +452,19 @@ class Recipe:
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     """Parse a recipe file strictly; `overrides` are `a.b=value` strings applied first."""
     path = Path(path)
-    data, lines = load_yaml_with_lines(path)
+    texts: dict = {}  # source text of values YAML reads as numbers, for str fields (`run.name=010` is "010")
+    data, lines = load_yaml_with_lines(path, texts)
     data.pop("source", None)
-    apply_overrides(data, overrides or [])
-    recipe = from_dict(Recipe, data, source=str(path), lines=lines)
+    apply_overrides(data, overrides or [], texts)
+    recipe = from_dict(Recipe, data, source=str(path), lines=lines, texts=texts)
     recipe.source = str(path)
     return recipe
 
 
 def recipe_from_dict(data: dict, overrides: list[str] | None = None, source: str = "<dict>") -> Recipe:
-    data = apply_overrides(json.loads(json.dumps(data)), overrides or [])
-    return from_dict(Recipe, data, source=source)
+    texts: dict = {}
+    data = apply_overrides(json.loads(json.dumps(data)), overrides or [], texts)
+    return from_dict(Recipe, data, source=source, texts=texts)
 
 
 __all__ = [

@@ -6,6 +6,7 @@ are one small piece of code with its own tests.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import types
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
@@ -21,21 +22,42 @@ class _LineLoader(yaml.SafeLoader):
     """SafeLoader that remembers the line of every mapping key, by dotted path."""
 
 
-def _compose_lines(node: yaml.Node, prefix: str, lines: dict[str, int]) -> None:
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+def _plain_non_string(node: yaml.Node) -> bool:
+    """An unquoted scalar that YAML reads as something other than a string (010, 12:30, 0x1F, 2.50, 2024-01-01)."""
+    return isinstance(node, yaml.ScalarNode) and node.style is None and node.tag != _STR_TAG
+
+
+def _compose_lines(node: yaml.Node, prefix: str, lines: dict[str, int] | None, texts: dict | None = None) -> None:
+    """Fill `lines` ({dotted.key: line}) and, when given, `texts`: the source text of every unquoted non-string
+    scalar by dotted path (a mapping key under `(mapping path, its value)`), so that a str field keeps what was
+    written (`name: 010` is "010", not the octal 8)."""
+    if texts is not None and _plain_non_string(node):
+        texts[prefix] = node.value
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             path = f"{prefix}.{key_node.value}" if prefix else str(key_node.value)
-            lines[path] = key_node.start_mark.line + 1
-            _compose_lines(value_node, path, lines)
+            if lines is not None:
+                lines[path] = key_node.start_mark.line + 1
+            if texts is not None and _plain_non_string(key_node):
+                try:
+                    texts[(prefix, yaml.safe_load(key_node.value))] = key_node.value
+                except (yaml.YAMLError, TypeError):
+                    pass
+            _compose_lines(value_node, path, lines, texts)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             path = f"{prefix}[{i}]"
-            lines[path] = item.start_mark.line + 1
-            _compose_lines(item, path, lines)
+            if lines is not None:
+                lines[path] = item.start_mark.line + 1
+            _compose_lines(item, path, lines, texts)
 
 
-def load_yaml_with_lines(path: Path) -> tuple[dict, dict[str, int]]:
-    """Read a YAML mapping and a {dotted.key: line} index used for error messages."""
+def load_yaml_with_lines(path: Path, texts: dict | None = None) -> tuple[dict, dict[str, int]]:
+    """Read a YAML mapping and a {dotted.key: line} index used for error messages; `texts`, when given, is
+    filled with the source text of unquoted non-string scalars (see `_compose_lines`) for `from_dict`."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: recipe file not found")
@@ -51,21 +73,25 @@ def load_yaml_with_lines(path: Path) -> tuple[dict, dict[str, int]]:
         raise ConfigError(f"{path}: the recipe must be a mapping at the top level")
     lines: dict[str, int] = {}
     if node is not None:
-        _compose_lines(node, "", lines)
+        _compose_lines(node, "", lines, texts)
     return data, lines
 
 
 class _Ctx:
-    def __init__(self, source: str, lines: dict[str, int]):
+    def __init__(self, source: str, lines: dict[str, int], texts: dict | None = None):
         self.source = source
         self.lines = lines
+        self.texts = texts or {}
 
     def error(self, key: str, msg: str) -> ConfigError:
         line = self.lines.get(key)
         if line is None:
             parent = key
-            while parent and line is None:
-                parent = parent.rsplit(".", 1)[0] if "." in parent else ""
+            while parent and line is None:  # the nearest enclosing key or list item the file has
+                if parent.endswith("]"):
+                    parent = parent[:parent.rindex("[")]
+                else:
+                    parent = parent.rsplit(".", 1)[0] if "." in parent else ""
                 line = self.lines.get(parent) if parent else None
         where = f"{self.source}:{line}" if line else self.source
         return ConfigError(f"{where}: {key or '<root>'}: {msg}")
@@ -109,7 +135,13 @@ def _coerce(value: Any, tp: Any, key: str, ctx: _Ctx) -> Any:
         key_tp, val_tp = get_args(tp) or (str, Any)
         if not isinstance(value, dict):
             raise ctx.error(key, f"expected a mapping, got {value!r}")
-        return {_coerce(k, key_tp, f"{key}.{k}", ctx): _coerce(v, val_tp, f"{key}.{k}", ctx) for k, v in value.items()}
+        out = {}
+        for k, v in value.items():
+            text = ctx.texts.get((key, k)) if not isinstance(k, str) else None  # `010:` as written, not 8
+            name = k if text is None else text
+            out[text if text is not None and key_tp is str else _coerce(k, key_tp, f"{key}.{name}", ctx)] = \
+                _coerce(v, val_tp, f"{key}.{name}", ctx)
+        return out
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -125,8 +157,15 @@ def _coerce(value: Any, tp: Any, key: str, ctx: _Ctx) -> Any:
             raise ctx.error(key, f"expected a number, got {value!r}")
         return float(number)
     if tp is str:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float, datetime.date)) and not isinstance(value, bool):
+            # what was written when known (`name: 010` is "010", `12:30` stays "12:30"), else the number's text
+            text = ctx.texts.get(key)
+            if text is not None:
+                return text
+            if not isinstance(value, datetime.date):
+                return str(value)
         raise ctx.error(key, f"expected a string, got {value!r}")
     if tp is Path:
         if isinstance(value, (str, Path)):
@@ -179,9 +218,11 @@ def _build(cls: type, data: dict, prefix: str, ctx: _Ctx) -> Any:
     return obj
 
 
-def from_dict(cls: type, data: dict, source: str = "<dict>", lines: dict[str, int] | None = None) -> Any:
-    """Build dataclass `cls` from a plain mapping, strictly (unknown keys and bad types fail)."""
-    return _build(cls, data, "", _Ctx(source, lines or {}))
+def from_dict(cls: type, data: dict, source: str = "<dict>", lines: dict[str, int] | None = None,
+              texts: dict | None = None) -> Any:
+    """Build dataclass `cls` from a plain mapping, strictly (unknown keys and bad types fail); `texts` (from
+    `load_yaml_with_lines` / `apply_overrides`) gives str fields the source text of values YAML read as numbers."""
+    return _build(cls, data, "", _Ctx(source, lines or {}, texts))
 
 
 def to_dict(obj: Any) -> Any:
@@ -197,8 +238,20 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
-def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """Apply `a.b.c=value` overrides (value parsed as YAML) to a nested mapping, in place."""
+def _forget_texts(texts: dict, key: str) -> None:
+    """Drop the source texts recorded at or under dotted path `key` (an override replaced that value)."""
+    def under(path: str) -> bool:
+        return path == key or path.startswith((f"{key}.", f"{key}["))
+
+    for k in [k for k in texts if under(k[0] if isinstance(k, tuple) else k)]:
+        del texts[k]
+
+
+def apply_overrides(data: dict, overrides: list[str], texts: dict | None = None) -> dict:
+    """Apply `a.b.c=value` overrides (value parsed as YAML) to a nested mapping, in place.
+
+    `texts`, when given, records each override's source text where YAML reads it as a number or date (and
+    forgets the file's texts under the keys replaced), so `run.name=010` stays "010" for a str field."""
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r}: expected key.sub=value")
@@ -210,17 +263,36 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
+        if texts is not None:
+            _forget_texts(texts, key)
+            if raw.strip() and not isinstance(value, str):
+                try:
+                    _compose_lines(yaml.compose(raw, Loader=yaml.SafeLoader), key, None, texts)
+                except yaml.YAMLError:
+                    pass
         node = data
         parts = key.split(".")
-        for part in parts[:-1]:
+        for depth, part in enumerate(parts[:-1]):
+            part = _existing_key(node, part, ".".join(parts[:depth]), texts)
             nxt = node.get(part)
             if nxt is None:
                 nxt = node[part] = {}
             if not isinstance(nxt, dict):
                 raise ConfigError(f"override {item!r}: {part} is not a mapping")
             node = nxt
-        node[parts[-1]] = value
+        node[_existing_key(node, parts[-1], ".".join(parts[:-1]), texts)] = value
     return data
+
+
+def _existing_key(node: dict, part: str, path: str, texts: dict | None) -> Any:
+    """The key of `node` that override part `part` names: itself, or a key YAML read as a number whose text it
+    is (`midtrain.stages.010.lr` reaches the stage written `010:`, which YAML reads as 8)."""
+    if part in node:
+        return part
+    for k in node:
+        if not isinstance(k, str) and ((texts or {}).get((path, k)) == part or (not texts and str(k) == part)):
+            return k
+    return part
 
 
 def dump_yaml(obj: Any) -> str:

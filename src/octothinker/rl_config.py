@@ -152,7 +152,15 @@ class RLConfig:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
         if self.validate_temperature <= 0:
             raise ValueError(f"validate_temperature: must be > 0, got {self.validate_temperature}")
-        plain = {rl_run_name(src) for src in self.init_from}
+        plain: dict[str, str] = {}  # RL run name -> the init_from entry that makes it
+        for i, src in enumerate(self.init_from):
+            name = rl_run_name(src)
+            if name in plain and plain[name] == src:
+                raise ValueError(f"init_from[{i}]: {src!r} is listed twice")
+            if name in plain:
+                raise ValueError(f"init_from[{i}]: {src!r} and {plain[name]!r} both make RL run {name!r} (a directory's "
+                                 "run is named by its last part); keep one, or start the other as an rl.variants entry")
+            plain[name] = src
         for name in self.variants:
             if name in plain:
                 raise ValueError(f"variants.{name}: clashes with the RL run of init_from entry {name!r}; rename the variant")

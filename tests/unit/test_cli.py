@@ -127,7 +127,7 @@ BAD_CASES = [
     (["eval", "/nonexistent", "--benchmarks", "toy_gsm"], 2, ["octothinker eval: /nonexistent: neither a model dir"]),
     (["eval", "model", "--benchmarks", "gsm8kk"], 2, ["octothinker eval: --benchmarks: unknown benchmark 'gsm8kk'; known: gsm8k"]),
     (["eval", "demo.yaml", "--benchmarks", "gsm8kk"], 2, ["--benchmarks: unknown benchmark 'gsm8kk'"]),
-    (["eval", "demo.yaml", "eval.benchmarks=[toy_gsm, nope]"], 2, ["demo.yaml: eval: benchmarks: unknown benchmark 'nope'"]),
+    (["eval", "demo.yaml", "eval.benchmarks=[toy_gsm, nope]"], 2, ["demo.yaml:", "eval.benchmarks[1]: unknown benchmark 'nope'"]),
     (["eval", "model", "--benchmarks", "gsm8k", "--benchmark-dir", "nobench"], 2, ["folder nobench/gsm8k not found"]),
     (["eval", "model", "--benchmarks", "gsm8k", "--benchmark-dir", "bench"], 2, ["bench/gsm8k/", ".jsonl:4: invalid JSON"]),
     (["eval", "model", "--limit", "0"], 2, ["eval options: limit: must be > 0"]),
