@@ -206,6 +206,14 @@ def benchmark_problems(name: str, limit: Optional[int], toy_size: int) -> int:
     return min(size, limit) if limit else size
 
 
+def _memorisation_problems(cfg: RLConfig, recipe: Recipe) -> int:
+    """The memorisation pair's problems per validation (rl_seen + rl_fresh), 0 when the prompt stream cannot hold
+    it (the condition the trainer applies, `rl.validation.memorisation_fits`)."""
+    from .rl.validation import memorisation_problems  # torch-free
+
+    return memorisation_problems(cfg, recipe.toyworld)
+
+
 def _shares(budget: BudgetConfig, train_flops_: float, gen_flops_: float) -> float:
     """GPU-hours of training FLOPs at the training MFU plus decoding FLOPs at the decoding utilisation."""
     return (gpu_hours(train_flops_, budget.peak_flops, budget.train_mfu)
@@ -239,7 +247,7 @@ def rl_row(recipe: Recipe, name: str, cfg: RLConfig, shape: Shape) -> Row:
     val_len = cfg.validate_max_tokens or max([cfg.max_response_tokens, *map(int, (cfg.length_schedule or {}).values())])
     benches = cfg.validate_benchmarks or recipe.eval.benchmarks
     problems = sum(benchmark_problems(b, cfg.validate_limit or None, recipe.toyworld.benchmark_size) for b in benches)
-    problems += 2 * cfg.validate_rl_prompts
+    problems += _memorisation_problems(cfg, recipe)
     val_tokens = float(validation_points(cfg) * problems * (1 + cfg.validate_samples) * val_len)
     updates = cfg.ppo_epochs * math.ceil(rows / cfg.mini_batch_size)
     forwards = 3 * cfg.ppo_epochs + (1 if updates > 1 else 0) + (1 if cfg.kl_coef > 0 else 0)  # + old and ref log-probs

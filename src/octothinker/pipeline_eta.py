@@ -251,10 +251,10 @@ def _readiness_work(cfg, probe) -> dict:
 
 def _validation_work(cfg) -> dict:
     """The step-0 validation: greedy plus `validate_samples` responses per problem, up to the validation budget."""
-    from .rl.validation import validation_budget
+    from .rl.validation import memorisation_problems, validation_budget
 
     n_sets = max(len(cfg.validate_benchmarks), 1)
-    problems = n_sets * (cfg.validate_limit or 200) + 2 * cfg.validate_rl_prompts
+    problems = n_sets * (cfg.validate_limit or 200) + memorisation_problems(cfg)
     budget = validation_budget(cfg)
     return {"decode_calls": 2 * n_sets * budget, "decode_tokens": problems * (1 + cfg.validate_samples) * budget}
 

@@ -194,3 +194,19 @@ def test_measured_rows_from_a_run_directory(tmp_path):
     assert table[-1][:6] == ["total", "–", "4.19K", "446", f"{flops:.3g}", "18.0 s"]
     assert "utilisation against a 989 TFLOP/s peak" in blocks[1][1]
     assert not math.isnan(rl.flops_per_s)
+
+
+def test_rl_row_counts_the_memorisation_pair_only_where_the_trainer_builds_it(tmp_path):
+    """rl_seen + rl_fresh are planned only when the prompt stream keeps `validate_rl_prompts` prompts the run never
+    reaches (`rl.validation.memorisation_fits`, the trainer's condition): 3 steps x 2 prompts + 4 <= the set."""
+    def gen_tokens(rl_prompts, n):
+        d = tiny(tmp_path)
+        d["toyworld"] |= {"rl_prompts": rl_prompts}
+        d["rl"] |= {"validate_rl_prompts": n}
+        r = recipe_from_dict(d)
+        return B.rl_row(r, "a", r.rl.runs()["a"][1], S).gen_tokens
+
+    base = gen_tokens(2000, 0)
+    assert gen_tokens(2000, 4) - base == 3 * (4 + 4) * (1 + 2) * 20  # 3 points x 8 problems x (greedy + 2) x 20 tokens
+    assert gen_tokens(10, 4) - base == 3 * 8 * 3 * 20  # 6 used + 4 fresh = 10: fits
+    assert gen_tokens(9, 4) == base  # 6 + 4 > 9: the trainer drops the pair, so the plan does too

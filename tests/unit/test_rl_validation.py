@@ -168,9 +168,10 @@ def test_step0_validation_cache_key_and_reuse(tmp_path):
     assert cached(tmp_path, key, lambda: {"x": 1}) == {"x": 1}
 
 
-def _deferred_runs(tmp_path, sibling: bool):
+def _deferred_runs(tmp_path, sibling):
     """The same short run twice: step 0 validated first (plain), and deferred to the end (`defer_step0`),
-    with or without a sibling filling the shared cache while it trains."""
+    with or without a sibling filling the shared cache while it trains (`sibling="corrupt"`: it leaves a
+    damaged entry there instead)."""
     import json
 
     from octothinker.rl.trainer import RLTrainer
@@ -190,8 +191,11 @@ def _deferred_runs(tmp_path, sibling: bool):
             if sibling:  # a run from the same model beside it: the cache is filled after training starts
                 step = tr.train_step
 
-                def with_sibling(s, step=step, out=out):
-                    if s == 0:
+                def with_sibling(s, step=step, out=out, tr=tr):
+                    if s == 0 and sibling == "corrupt":
+                        tr.cache_dir.mkdir(parents=True, exist_ok=True)
+                        (tr.cache_dir / f"{json.loads((out / 'step0_key.json').read_text())['key']}.json").write_text("{broken")
+                    elif s == 0:
                         RLTrainer(c, tiny_model(tok), tok, prompts(), out, benchmarks=bench).validate(0)
                     return step(s)
 
@@ -210,3 +214,18 @@ def test_deferred_step0_point_equals_the_first_one(tmp_path, sibling):
     assert [r["step"] for r in deferred] == [r["step"] for r in plain] == [0, 1, 2]
     assert deferred[0] == plain[0]
     assert loads == ([] if sibling else [1])  # the initial policy is reloaded only when nobody cached the point
+
+
+def test_deferred_step0_point_with_a_damaged_cache_entry_validates_the_initial_policy(tmp_path):
+    """A damaged shared-cache entry at the end of a deferred run: the step-0 point is recomputed from the
+    reloaded initial policy (`step0_from()`), not from the trained weights, and the entry is repaired with it."""
+    import json
+
+    rows, loads = _deferred_runs(tmp_path, "corrupt")
+    plain, deferred = rows["plain"], rows["deferred"]
+    val = lambda r: {k: v for k, v in r.items() if k.startswith("val/")}  # noqa: E731
+    assert val(plain[2]) != val(plain[0])  # the trained policy validates differently: the check below can fail
+    assert [r["step"] for r in deferred] == [0, 1, 2] and deferred[0] == plain[0]
+    assert loads == [1]
+    entries = list((tmp_path / "deferred" / ".validation_cache").glob("*.json"))
+    assert len(entries) == 1 and {"step": 0, **json.loads(entries[0].read_text())} == plain[0]

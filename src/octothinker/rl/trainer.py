@@ -294,18 +294,30 @@ class RLTrainer:
         sets, seed = self._validation_sets()
         return validation_key(self.model, sets, self.cfg, self.stop, seed)
 
-    def validate(self, step: int, model=None, key: str | None = None) -> dict:
+    def validate(self, step: int, initial=None, key: str | None = None) -> dict:
         """The validation protocol (rl/validation.py) on the benchmarks and the memorisation pair, one fixed budget.
         The step-0 point depends only on the initial weights, so runs from the same model share it (a cache
-        beside the runs, keyed by the weights, problems, settings and seed); `model` and `key` give the initial
-        policy and its key when the step-0 point is computed after training (see `train`)."""
+        beside the runs, keyed by the weights, problems, settings and seed). When the step-0 point is computed
+        after training (`_deferred_point`), `key` is the initial policy's and `initial` a callable returning that
+        policy: called only on a cache miss (no entry, or a damaged one), so a recomputed step 0 never
+        validates the trained weights."""
         from .validation import cached, validate_policy
 
         sets, seed = self._validation_sets()
-        run = lambda: validate_policy(model or self.model, self.tok, sets, self.cfg, self.stop, render, seed)  # noqa: E731
         if step != 0:
-            return run()
+            return validate_policy(self.model, self.tok, sets, self.cfg, self.stop, seed)
+        run = lambda: validate_policy(initial() if initial is not None else self.model, self.tok, sets,  # noqa: E731
+                                      self.cfg, self.stop, seed)
         return cached(self.cache_dir, key or self.step0_key(), run)
+
+    def memorisation_note(self) -> str | None:
+        """The warning line when `rl.validate_rl_prompts` cannot be honoured by this prompt set (else None)."""
+        from .validation import memorisation_note
+
+        if not (self.benchmarks and self.cfg.validate_every):
+            return None
+        note = memorisation_note(self.cfg, len(self.prompts))
+        return f"rl {self.out.name}: {note}" if note else None
 
     @property
     def cache_dir(self) -> Path:
@@ -359,6 +371,9 @@ class RLTrainer:
         cfg = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.out / "rl_config.json", {"config": to_dict(cfg), "seed": self.seed, **self.lineage})
+        note = self.memorisation_note()
+        if note:
+            print(note, flush=True)
         start = self.resume()
         if self.backend is not None and start:
             self.backend.sync_weights(self.model)
@@ -399,8 +414,6 @@ class RLTrainer:
     def _deferred_point(self) -> None:
         """Put the step-0 row first in metrics.jsonl if training started without it: the cached result when a
         sibling computed it, else a validation of the initial policy (`step0_from()`)."""
-        from .validation import cache_path
-
         metrics = self.out / "metrics.jsonl"
         rows = read_jsonl(metrics)
         if any(r.get("step") == 0 for r in rows):
@@ -409,8 +422,7 @@ class RLTrainer:
         key = json.loads(key_file.read_text())["key"] if key_file.is_file() else None
         if key is None or self.step0_from is None:
             raise RuntimeError(f"{metrics}: the step-0 validation row is missing and the initial policy is unknown")
-        initial = None if cache_path(self.cache_dir, key).is_file() else self.step0_from()
-        row = {"step": 0, **self.validate(0, model=initial, key=key)}
+        row = {"step": 0, **self.validate(0, initial=self.step0_from, key=key)}  # reloaded only on a cache miss
         atomic_write_text(metrics, "".join(json.dumps(r) + "\n" for r in [row, *rows]))
 
 
