@@ -5,8 +5,8 @@ from .generation import Completion, generate
 __all__ = ["Completion", "generate", "run_eval"]
 
 
-def run_eval(recipe, models=None, progress: bool = True):
+def run_eval(recipe, models=None, progress: bool = True, explicit=None):
     """See `octothinker.eval.runner.run_eval` (imported lazily to keep `import octothinker.eval` light)."""
     from .runner import run_eval as _run_eval
 
-    return _run_eval(recipe, models, progress)
+    return _run_eval(recipe, models, progress, explicit)

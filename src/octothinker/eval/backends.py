@@ -46,11 +46,19 @@ def vllm_installed() -> bool:
 
 
 def choose_backend(name: str) -> str:
-    """Resolve "auto" to vllm when it is installed and a GPU is present, else hf; check explicit choices."""
+    """Resolve "auto" to vllm when it is installed and a GPU is present, else hf; check explicit choices.
+
+    An explicit vllm on a machine without the package or a GPU raises `VLLMUnavailable` (a ValueError, so the
+    CLI prints one line); it is cheap, so callers check it before loading any model or benchmark.
+    """
     if name == "auto":
         return "vllm" if vllm_installed() and cuda_available() else "hf"
     if name == "vllm" and not (vllm_installed() and cuda_available()):
-        raise RuntimeError("backend vllm needs the vllm package and a CUDA GPU; use --backend hf")
+        from ..model.vllm_engine import VLLMUnavailable
+
+        why = "the vllm package is not installed" if not vllm_installed() else "no CUDA GPU is visible"
+        raise VLLMUnavailable(f"backend vllm needs the vllm package and a CUDA GPU ({why}); use --backend hf "
+                              "(recipe: eval.backend=hf)")
     if name not in ("hf", "vllm"):
         raise ValueError(f"backend: unknown {name!r}; choose hf, vllm or auto")
     return name

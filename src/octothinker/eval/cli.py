@@ -44,18 +44,26 @@ _FIELDS = {"limit": "limit", "protocol": "protocol", "template": "template", "sh
            "benchmark_dir": "benchmark_dir"}
 
 
-def _apply(cfg, args, where: str = "eval options") -> None:
-    """Options over ``cfg``, then checks that fail before any model is loaded or file written."""
+def _apply(cfg, args, where: str = "eval options") -> dict:
+    """Options over ``cfg``, then checks that fail before any model is loaded or file written.
+
+    Returns the settings given on the command line (EvalConfig field -> value), which `run_eval` applies over
+    every model's settings, so they also win over the recipe's `rl_*` values and RL template for `rl-*` models.
+    """
     from ..cli import InputError
+    from .backends import choose_backend
     from .benchmarks import BenchmarkError, canonical
 
+    explicit = {}
     for arg, name in _FIELDS.items():
         value = getattr(args, arg)
         if value is not None:
             setattr(cfg, name, value)
+            explicit[name] = value
     names_from = f"{where}: benchmarks"
     if args.benchmarks:
         cfg.benchmarks = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
+        explicit["benchmarks"] = list(cfg.benchmarks)
         names_from = "--benchmarks"
     try:
         cfg.validate()
@@ -66,6 +74,11 @@ def _apply(cfg, args, where: str = "eval options") -> None:
             canonical(name)
         except BenchmarkError as exc:
             raise InputError(f"{names_from}: {exc}") from None
+    try:
+        choose_backend(cfg.backend)  # vllm on a machine without it or a GPU: one line, before anything loads
+    except ValueError as exc:
+        raise InputError(str(exc) if args.backend else f"{where}: {exc}") from None
+    return explicit
 
 
 def _run_toyworld(model_dir):
@@ -98,9 +111,9 @@ def _run(args) -> int:
             print(f"octothinker eval: --out is for a model directory; a recipe writes {recipe.run_dir / 'eval'}/<model>",
                   file=sys.stderr)
             return 2
-        _apply(recipe.eval, args, where=f"{args.target}: eval")
+        explicit = _apply(recipe.eval, args, where=f"{args.target}: eval")
         models = [m for m in args.models.split(",") if m] if args.models else None
-        out = run_eval(recipe, models)
+        out = run_eval(recipe, models, explicit=explicit)
         print(f"eval written to {out}")
         return 0
     if args.overrides:

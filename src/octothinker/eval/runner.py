@@ -2,17 +2,21 @@
 
 Generations are cached per (model, benchmark, protocol, settings): every finished problem is
 appended to `<out>/cache/<benchmark>.<key>.jsonl`, so an interrupted evaluation resumes where it
-stopped. The final `<out>/<benchmark>.jsonl` and `<out>/summary.json` are written atomically.
+stopped. A cached row is reused only for the same problem (same id, prompt, gold and kind), so another
+toy world or benchmark folder with the same positional ids regenerates. A sampled evaluation draws in
+fixed batches of record positions, each with its own seed, so a resumed run samples exactly what an
+uninterrupted one does. The final `<out>/<benchmark>.jsonl` and `<out>/summary.json` are written atomically.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
 from typing import Optional, Sequence
 
 from ..paths import RunPaths, append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
-from .backends import Sampling, make_backend
+from .backends import Sampling, choose_backend, make_backend
 from .benchmarks import canonical, load_benchmark
 from .metrics import summarize
 from .prompts import build_prompt
@@ -52,35 +56,80 @@ def _row(rec: dict, prompt: str, comps, verdicts) -> dict:
             "n_correct": sum(o["correct"] for o in outputs), "outputs": outputs}
 
 
+def _same_problem(row: dict, rec: dict, prompt: str) -> bool:
+    """Whether a cached row was generated and graded for this very problem (ids are positional, e.g.
+    toy_gsm-0000, so another toy world or benchmark folder reuses them for other problems)."""
+    return (row.get("prompt") == prompt and row.get("kind") == rec["kind"]
+            and row.get("gold") == json.loads(json.dumps(rec["answer"])))
+
+
+def draw_seed(seed: int, k: int) -> int:
+    """The seed of draw `k` (0, 1, ...) of a sampled evaluation: `seed` itself for the first, so an evaluation
+    that fits in one draw samples as it always did, and a hash of (seed, k) for the others, so no two draws
+    of an evaluation share a random stream."""
+    if k == 0:
+        return int(seed)
+    return int(hashlib.sha256(f"{seed}:{k}".encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
+
+
+def _units(records: list[dict], prompts, positions: Sequence[int], chunk: int) -> list[tuple[list[int], tuple]]:
+    """`positions` in chunks of `chunk`; within each chunk, the problems sharing stop strings (one backend call)."""
+    units = []
+    for start in range(0, len(positions), chunk):
+        groups: dict[tuple, list[int]] = {}
+        for i in positions[start:start + chunk]:
+            groups.setdefault(tuple(prompts[i][1]), []).append(i)
+        units += [(idx, stop) for stop, idx in groups.items()]
+    return units
+
+
 def eval_benchmark(backend, bench: str, records: list[dict], prompts: list[tuple[str, list[str]]],
                    sampling: Sampling, cache_path: Path, chunk: int = 32, progress: bool = True) -> list[dict]:
-    """Generate and grade every record not already in the cache; return rows in record order."""
-    done = {r["id"]: r for r in read_jsonl(cache_path)}
-    todo = [i for i, rec in enumerate(records) if rec["id"] not in done]
+    """Generate and grade every record not already in the cache; return rows in record order.
+
+    Greedy: the problems not cached go to the backend in chunks of `chunk`, in record order. Sampled
+    (temperature > 0): the records are cut into fixed chunks of `chunk` positions and each chunk's problems
+    sharing stop strings are one draw, seeded with `draw_seed(seed, k)` for the k-th draw; a draw is reused
+    only whole (its rows carry its tag), so a resumed run draws the same samples as an uninterrupted one.
+    """
+    index = {rec["id"]: i for i, rec in enumerate(records)}
+    done: dict = {}
+    for row in read_jsonl(cache_path):
+        i = index.get(row.get("id"))
+        if i is not None and _same_problem(row, records[i], prompts[i][0]):
+            done[row["id"]] = row  # the last valid row of a problem wins
+    if sampling.temperature > 0:
+        work = []
+        for k, (idx, stop) in enumerate(_units(records, prompts, range(len(records)), chunk)):
+            seed = draw_seed(sampling.seed, k)
+            tag = hashlib.sha256(json.dumps([seed, list(stop), [[records[i]["id"], prompts[i][0]] for i in idx]])
+                                 .encode()).hexdigest()[:16]
+            if any(done.get(records[i]["id"], {}).get("draw") != tag for i in idx):
+                work.append((idx, stop, seed, tag))
+    else:
+        todo = [i for i, rec in enumerate(records) if rec["id"] not in done]
+        work = [(idx, stop, sampling.seed, None) for idx, stop in _units(records, prompts, todo, chunk)]
+    pending = sum(len(idx) for idx, *_ in work)
     bar = None
-    if progress and todo:
+    if progress and work:
         from ..progress import progress
 
-        bar = progress(total=len(records), initial=len(records) - len(todo), desc=bench, unit="problem")
-    # problems sharing stop strings go to the backend together
-    for start in range(0, len(todo), chunk):
-        part = todo[start:start + chunk]
-        groups: dict[tuple, list[int]] = {}
-        for i in part:
-            groups.setdefault(tuple(prompts[i][1]), []).append(i)
-        for stop, idx in groups.items():
-            s = Sampling(**{**sampling.__dict__, "stop": stop})
-            comps = backend.generate([prompts[i][0] for i in idx], s)
-            for i, cs in zip(idx, comps):
-                rec = records[i]
-                row = _row(rec, prompts[i][0], cs, grade_outputs([c.text for c in cs], rec["answer"], rec["kind"]))
-                append_jsonl(cache_path, row)
-                done[rec["id"]] = row
+        bar = progress(total=len(records), initial=len(records) - pending, desc=bench, unit="problem")
+    for idx, stop, seed, tag in work:
+        s = Sampling(**{**sampling.__dict__, "stop": stop, "seed": seed})
+        comps = backend.generate([prompts[i][0] for i in idx], s)
+        for i, cs in zip(idx, comps):
+            rec = records[i]
+            row = _row(rec, prompts[i][0], cs, grade_outputs([c.text for c in cs], rec["answer"], rec["kind"]))
+            if tag is not None:
+                row["draw"] = tag
+            append_jsonl(cache_path, row)
+            done[rec["id"]] = row
         if bar is not None:
-            bar.update(len(part))
+            bar.update(len(idx))
     if bar is not None:
         bar.close()
-    return [done[rec["id"]] for rec in records]
+    return [{k: v for k, v in done[rec["id"]].items() if k != "draw"} for rec in records]
 
 
 def benchmark_metrics(rows: list[dict]) -> dict:
@@ -97,6 +146,8 @@ def evaluate_model(model_dir: str | Path, benchmarks: Sequence[str], out_dir: st
                    device: str = "auto", batch_size: int = 32, label: Optional[str] = None, progress: bool = True) -> dict:
     """Evaluate one HF model directory on `benchmarks`; writes `<out_dir>/<bench>.jsonl` + summary.json."""
     out_dir = Path(out_dir)
+    if isinstance(backend, str):
+        backend = choose_backend(backend)  # vllm without vllm or a GPU: one line, before any data or model loads
     names = [canonical(b) for b in benchmarks]
     loaded = {b: load_benchmark(b, benchmark_dir, limit, toy_cfg) for b in names}  # fail fast on bad data
     engine = make_backend(backend, model_dir, device=device, batch_size=batch_size, seed=sampling.seed) \
@@ -176,17 +227,40 @@ def resolve_models(recipe, models: Optional[Sequence[str]] = None) -> dict[str, 
     return out
 
 
-def run_eval(recipe, models: Optional[Sequence[str]] = None, progress: bool = True) -> Path:
-    """Evaluate the recipe's models; writes `runs/<run>/eval/<model>/...` and `eval/summary.json`."""
+def model_settings(cfg, label: str, rl=None, explicit: Optional[dict] = None) -> tuple:
+    """The (EvalConfig, protocol, template) model `label` is evaluated with.
+
+    `cfg.for_model(label)`: an `rl-<run>` model takes the recipe's `rl_*` benchmarks, samples, temperature
+    and length, and (with `rl_models_protocol: rl_template`) the RL template of its run (`rl.template_for`).
+    Then `explicit`, the settings given on the command line (EvalConfig field -> value, e.g. `n_samples`,
+    `benchmarks`, `protocol`), win for every model, RL ones included.
+    """
+    explicit = dict(explicit or {})
+    ecfg = cfg.for_model(label)
+    protocol, template = ecfg.protocol, ecfg.template
+    if label.startswith("rl-") and cfg.rl_models_protocol == "rl_template":
+        protocol = "rl_template"  # RL'd models answer in the template they were RL'd with
+        if rl is not None:
+            template = rl.template_for(label[3:])
+    if explicit:
+        ecfg = dataclasses.replace(ecfg, **explicit)
+        protocol = explicit.get("protocol", protocol)
+        template = explicit.get("template", template)
+    return ecfg, protocol, template
+
+
+def run_eval(recipe, models: Optional[Sequence[str]] = None, progress: bool = True,
+             explicit: Optional[dict] = None) -> Path:
+    """Evaluate the recipe's models; writes `runs/<run>/eval/<model>/...` and `eval/summary.json`.
+
+    `explicit`: settings given on the command line, which override the recipe's for every model
+    (`model_settings`)."""
     cfg = recipe.eval
     paths = RunPaths(recipe.run_dir)
+    choose_backend((explicit or {}).get("backend", cfg.backend))  # before any model or benchmark loads
     summaries = []
     for label, model_dir in resolve_models(recipe, models).items():
-        ecfg = cfg.for_model(label)  # `rl-<run>` models: the eval.rl_* benchmarks, samples, temperature, length
-        protocol, template = ecfg.protocol, ecfg.template
-        if label.startswith("rl-") and cfg.rl_models_protocol == "rl_template":
-            protocol = "rl_template"  # RL'd models answer in the template they were RL'd with
-            template = recipe.rl.template_for(label[3:])
+        ecfg, protocol, template = model_settings(cfg, label, recipe.rl, explicit)
         summaries.append(evaluate_model(
             model_dir, ecfg.benchmarks, paths.eval(label), protocol=protocol, template=template,
             shots=getattr(ecfg, "shots", None), limit=ecfg.limit, sampling=sampling_from_config(ecfg),

@@ -11,6 +11,34 @@ from typing import Sequence
 MISSING_VLLM = "the vLLM backend needs the `vllm` package and a CUDA GPU (pip install vllm); use the hf backend instead"
 
 
+class VLLMUnavailable(RuntimeError, ValueError):
+    """vLLM cannot run on this machine (package missing, or no CUDA GPU). A setting to change, not a crash:
+    a ValueError, so the CLI shows it as one line (exit 2); a RuntimeError, as it was before."""
+
+
+def vllm_missing() -> str | None:
+    """Why the vLLM backend cannot run here (no `vllm` package, no CUDA GPU), or None when it can."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        return "the `vllm` package is not installed"
+    try:
+        import torch
+    except ImportError:
+        return "torch is not installed"
+    if not torch.cuda.is_available():
+        return "no CUDA GPU is visible"
+    return None
+
+
+def require_vllm(where: str = "backend vllm") -> None:
+    """Raise `VLLMUnavailable` (one line, naming `where`, e.g. "rl.backend") unless vLLM can run here: call it
+    before loading any model or data, so a machine without vLLM or a GPU fails at once."""
+    why = vllm_missing()
+    if why is not None:
+        raise VLLMUnavailable(f"{where}: {MISSING_VLLM} ({why})")
+
+
 def vllm_sampling_kwargs(
     n: int,
     max_tokens: int,
@@ -54,7 +82,7 @@ class VLLMEngine:
         try:
             from vllm import LLM
         except ImportError as exc:
-            raise RuntimeError(f"{MISSING_VLLM} (loading {model_dir})") from exc
+            raise VLLMUnavailable(f"{MISSING_VLLM} (loading {model_dir})") from exc
         self.model_dir = str(model_dir)
         self.llm = LLM(model=self.model_dir, seed=seed, gpu_memory_utilization=gpu_memory_utilization, dtype=dtype,
                        enable_prefix_caching=prefix_caching)

@@ -76,6 +76,10 @@ def run_rl(recipe, names: list[str] | None = None, defer_step0: bool = False) ->
             raise ValueError(f"rl: unknown run(s) {', '.join(unknown)}; this recipe has {', '.join(runs)}")
         runs = select_runs(runs, names)
     rp = RunPaths(recipe.run_dir)
+    if any(c.backend == "vllm" and c.engine != "verl" for _, c in runs.values()):  # before any prompt or model loads
+        from ..model.vllm_engine import require_vllm
+
+        require_vllm("rl.backend")
     if any(cfg.engine == "verl" for _, cfg in runs.values()):  # verl trains these (rl/verl_engine.py); the rest below
         from .verl_engine import run_verl_runs
 
