@@ -144,3 +144,37 @@ def test_crash_mid_mixture_leaves_previous_shards(built, monkeypatch):
         run_data(changed, mixtures=["mix_b"])
     assert {p.name: p.read_bytes() for p in (out / "mix_b").iterdir() if p.is_file()} == old
     assert not [p for p in out.iterdir() if p.name.startswith(".mix_b")]
+
+
+def test_data_stages_side_by_side_build_the_shared_tokenizer_once(tmp_path, monkeypatch):
+    """Two data stages starting together (a parallel run) must not both train and swap in the tokenizer: the
+    second waits for the first and loads what it wrote."""
+    import threading
+    import time
+
+    from octothinker.paths import RunPaths
+
+    recipe = _recipe(tmp_path)
+    trained = []
+    real = build_mod.train_toy_tokenizer
+
+    def slow_train(*a, **k):
+        trained.append(threading.get_ident())
+        time.sleep(0.5)  # widen the window in which a second builder would start its own
+        return real(*a, **k)
+
+    monkeypatch.setattr(build_mod, "train_toy_tokenizer", slow_train)
+    results, errors = [], []
+
+    def build():
+        try:
+            results.append(build_mod.build_tokenizer(recipe, RunPaths(recipe.run_dir))[1])
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(trained) == 1 and len(results) == 2 and len(set(results)) == 1

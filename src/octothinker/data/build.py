@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
+from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 from typing import Iterator
@@ -52,8 +53,32 @@ def _read_stamp(path: Path) -> dict:
         return {}
 
 
+@contextmanager
+def _exclusive(lock: Path):
+    """Hold an exclusive lock on file `lock` (flock; a no-op where fcntl does not exist): data stages running
+    side by side build the shared tokenizer once, and none reads it while another swaps it in."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def build_tokenizer(recipe, paths: RunPaths):
-    """Train (toy_bpe) or load (hf) the run's tokenizer into runs/<run>/data/tokenizer/, reusing a matching one."""
+    """Train (toy_bpe) or load (hf) the run's tokenizer into runs/<run>/data/tokenizer/, reusing a matching one;
+    one process at a time (parallel data stages share it)."""
+    with _exclusive(paths.tokenizer.parent / ".tokenizer.lock"):
+        return _build_tokenizer(recipe, paths)
+
+
+def _build_tokenizer(recipe, paths: RunPaths):
     h = tokenizer_hash(recipe)
     out = paths.tokenizer
     if _read_stamp(out / TOKENIZER_STAMP).get("config_hash") == h:
