@@ -91,7 +91,9 @@ def plan(recipe: Recipe, time_probe: bool = True) -> list[Stage]:
         step0 = not any(name in members[1:] for members in shared.values())
         stages.append(Stage("rl", name, deps, cfg, output=paths.rl(name), work=_rl_work(run_cfg, step0)))
     ev = recipe.eval
-    eval_models = ev.models or list(dict.fromkeys([*(src for src, _ in rl_runs.values()), *(f"rl-{n}" for n in rl_runs)]))
+    evaluable = lambda src: src != "base" or src in recipe.midtrain.stages or recipe.model.init == "pretrained"  # noqa: E731
+    eval_models = ev.models or list(dict.fromkeys([*(src for src, _ in rl_runs.values() if evaluable(src)),
+                                                   *(f"rl-{n}" for n in rl_runs)]))  # a tiny base has no model dir
     for model in eval_models:
         if model.startswith("rl-") and f"rl:{model[3:]}" in {s.id for s in stages}:
             deps, source = [f"rl:{model[3:]}"], model

@@ -184,9 +184,9 @@ class _Prefixed(io.TextIOBase):
 
 
 def _set_threads(threads: int) -> None:
-    """This process's thread count: the env vars (read by torch on first import, and by child processes) and,
-    once torch is loaded, its OpenMP pool."""
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    """This process's thread count: the env vars (read by torch on first import, by the Rust tokenizers' rayon
+    pool when it first starts, and by child processes) and, once torch is loaded, its OpenMP pool."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "RAYON_NUM_THREADS"):
         os.environ[var] = str(threads)
     torch = sys.modules.get("torch")
     if torch is not None:

@@ -168,17 +168,22 @@ def test_hash_covers_what_a_stage_reads_and_only_that(recipe, override, changed)
 
 
 def test_rl_and_eval_from_a_base_outside_midtraining_hash_the_model(tmp_path):
-    """`base` that is no mid-training stage is made from `model` (and the tokenizer): another model (a new
-    model.path, or here another size) must not reuse the old one's RL run and eval; a tiny one waits for the
-    data stage that builds the tokenizer."""
+    """`base` that is no mid-training stage is made from `model` (and the tokenizer): another model (another
+    size, a new model.path) must not reuse the old one's RL run and eval. A tiny one waits for the data stage
+    that builds the tokenizer and, having no model directory, is not evaluated by default."""
     p = tmp_path / "r.yaml"
     p.write_text(RECIPE.format(root=tmp_path / "runs").replace("    base: {mixture: base}\n", "")
                  .replace("init_from: base, ", ""))
-    a = {s.id: s for s in plan(load_recipe(p), time_probe=False)}
-    b = {s.id: s for s in plan(load_recipe(p, ["model.hidden_size=96"]), time_probe=False)}
-    assert _changed({k: s.hash for k, s in a.items()}, {k: s.hash for k, s in b.items()}) == sorted(
-        ["midtrain:short", "rl:base", "rl:short", "eval:base", "eval:short", "eval:rl-base", "eval:rl-short", "report"])
-    assert a["rl:base"].deps == ["data:mix"] and a["eval:base"].deps == ["data:mix"]
+    hashes = lambda *ov: {s.id: s.hash for s in plan(load_recipe(p, list(ov)), time_probe=False)}  # noqa: E731
+    tiny = {s.id: s for s in plan(load_recipe(p), time_probe=False)}
+    assert tiny["rl:base"].deps == ["data:mix"] and "eval:base" not in tiny and "eval:rl-base" in tiny
+    assert _changed(hashes(), hashes("model.hidden_size=96")) == sorted(
+        ["midtrain:short", "rl:base", "rl:short", "eval:short", "eval:rl-base", "eval:rl-short", "report"])
+    hub = ["model.init=pretrained", "model.path=org/model-a"]
+    a, b = hashes(*hub), hashes(*hub[:1], "model.path=org/model-b")
+    assert {"rl:base", "eval:base", "eval:rl-base"} <= set(_changed(a, b))
+    pretrained = {s.id: s for s in plan(load_recipe(p, hub), time_probe=False)}
+    assert pretrained["rl:base"].deps == [] and "eval:base" in pretrained
 
 
 def test_a_selection_whose_input_stage_has_not_finished_is_refused(recipe, calls):

@@ -91,6 +91,7 @@ def fake_stage(recipe, stage):
     if stage.id in recipe.get("die", ()):
         os._exit(9)
     print(f"hello from {stage.id}")
+    assert os.environ["RAYON_NUM_THREADS"] == os.environ["OMP_NUM_THREADS"]  # the tokenizers' pool too
     (root / f"{stage.id}.json").write_text(json.dumps({"threads": os.environ["OMP_NUM_THREADS"], "pid": os.getpid()}))
 
 
