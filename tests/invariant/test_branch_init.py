@@ -35,3 +35,21 @@ def test_branches_start_from_stable_weights(tmp_path, toy_data):
             assert torch.equal(v, branch_start[k]), (plan.name, k)
     lr_first = [json.loads((tmp_path / f"r/midtrain/{b}/metrics.jsonl").read_text().splitlines()[0])["lr"] for b in ("short", "long", "hybrid")]
     assert lr_first == [3e-3, 3e-3, 3e-3]
+
+
+def test_a_branch_never_starts_from_an_unfinished_parent(tmp_path, toy_data):
+    """`--stop-after` leaves the stable stage part-trained: its branches do not start from that checkpoint
+    (they would be marked complete, from a truncated model); after the stable stage finishes they start from
+    its end. A branch asked for alone while its parent is unfinished is a one-line error."""
+    import pytest
+
+    _, recipe = make_run(tmp_path, toy_data, STAGES, checkpoint_every_tokens=2 * 128)
+    run_midtrain(recipe, stop_after=2)
+    root = tmp_path / "r/midtrain"
+    assert not (root / "short").exists() and not (root / "long").exists() and not (root / "hybrid").exists()
+    with pytest.raises(FileNotFoundError, match=r"midtrain short: its parent stage 'stable' has not finished"):
+        run_midtrain(recipe, stages=["short"])
+    run_midtrain(recipe)
+    for name, step in (("short", 8), ("long", 8), ("hybrid", 4)):
+        lineage = json.loads((root / name / "lineage.json").read_text())
+        assert lineage["init"]["parent_step"] == step and lineage["complete"], name

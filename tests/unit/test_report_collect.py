@@ -117,3 +117,13 @@ def test_results_table_and_rl_classification(tmp_path):
 def test_fixture_summary_is_json(tmp_path):
     root = make_run(tmp_path)
     assert json.loads((root / "eval" / "base" / "summary.json").read_text())["protocol"] == "fewshot"
+
+
+def test_heldout_loss_rows_of_the_trainer_are_read():
+    """The trainer writes `heldout_loss: {source: loss}` (train/loop.py); the figures read per-source keys."""
+    from octothinker.report.collect import flat_heldout, heldout_keys
+
+    row = {"step": 10, "loss": 1.5, "heldout_loss": {"general": 1.7, "qa_short": 1.2}}
+    assert flat_heldout(row) == {"step": 10, "loss": 1.5, "heldout_loss/general": 1.7, "heldout_loss/qa_short": 1.2}
+    assert flat_heldout({"step": 1, "loss": 2.0}) == {"step": 1, "loss": 2.0}
+    assert heldout_keys([flat_heldout(row)]) == ["heldout_loss/general", "heldout_loss/qa_short"]

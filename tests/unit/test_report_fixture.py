@@ -28,9 +28,8 @@ def _midtrain(root: Path, stage: str, parent: str | None, steps: int, lr0: float
         lr = lr0 * 0.5 * (1 + math.cos(math.pi * s / steps)) if decay else lr0
         row = {"step": s, "tokens": s * 4096, "loss": loss0 * math.exp(-s / 30) + 1.0, "lr": lr,
                "grad_norm": 0.5, "tokens_per_s": 9000.0}
-        if s % 10 == 0:
-            row["heldout_loss/general"] = row["loss"] + 0.1
-            row["heldout_loss/qa_short"] = row["loss"] + 0.2
+        if s % 10 == 0:  # the trainer's layout (train/loop.py)
+            row["heldout_loss"] = {"general": row["loss"] + 0.1, "qa_short": row["loss"] + 0.2}
         rows.append(row)
     _jsonl(root / "midtrain" / stage / "metrics.jsonl", rows)
     lineage = {"stage": stage, "mixture": f"{stage}_mix", "init": {"kind": "tiny", "from": None}}

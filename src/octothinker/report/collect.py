@@ -294,7 +294,7 @@ def collect(run_dir: str | Path) -> RunData:
         if isinstance(m, dict):
             data.manifests[d.name] = m
     for d in _subdirs(root / "midtrain"):
-        data.midtrain[d.name] = _read_rows(d / "metrics.jsonl", data.problems)
+        data.midtrain[d.name] = [flat_heldout(r) for r in _read_rows(d / "metrics.jsonl", data.problems)]
         lin = _read_json(d / "lineage.json", data.problems)
         data.midtrain_lineage[d.name] = lin if isinstance(lin, dict) else {}
     for d in _subdirs(root / "rl"):
@@ -412,6 +412,16 @@ def midtrain_tokens(data: RunData, stage: str) -> tuple[list, list, list]:
         loss.append(num(r.get("loss")))
         lr.append(num(r.get("lr")))
     return toks, loss, lr
+
+
+def flat_heldout(row: dict) -> dict:
+    """A mid-training row with the trainer's `heldout_loss: {source: loss}` as `heldout_loss/<source>` keys."""
+    nested = row.get("heldout_loss")
+    if not isinstance(nested, dict):
+        return row
+    out = {k: v for k, v in row.items() if k != "heldout_loss"}
+    out.update({f"heldout_loss/{src}": v for src, v in nested.items()})
+    return out
 
 
 def heldout_keys(rows: list[dict]) -> list[str]:

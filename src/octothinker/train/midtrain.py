@@ -53,7 +53,15 @@ def init_source(plan: StagePlan, recipe: Recipe) -> Path | None:
     if plan.init_kind == "fresh":
         return None
     if plan.init_kind == "stage":
-        return ckpt.checkpoint_at(RunPaths(recipe.run_dir).midtrain(plan.init_from), plan.init_step)
+        parent = RunPaths(recipe.run_dir).midtrain(plan.init_from)
+        if plan.init_step is None:  # the parent's end: only a parent that finished, with its current settings
+            status = _status(parent)
+            want = next(p.config_hash for p in resolve_plans(recipe, plan.world) if p.name == plan.init_from)
+            if not status.get("complete") or status.get("config_hash") != want:
+                why = "was trained with other settings" if status.get("complete") else "has not finished"
+                raise FileNotFoundError(f"midtrain {plan.name}: its parent stage {plan.init_from!r} {why} ({parent}); "
+                                        f"run it to the end first (init_step names an earlier checkpoint on purpose)")
+        return ckpt.checkpoint_at(parent, plan.init_step)
     d = Path(plan.init_from)
     return ckpt.resolve_model_dir(d) if plan.init_step is None else ckpt.checkpoint_at(d, plan.init_step)
 
@@ -178,8 +186,19 @@ def run_midtrain(recipe: Recipe, stages: list[str] | None = None, dry_run: bool 
     from .distributed import init_distributed
 
     dist = init_distributed(recipe.run.device)
+    unfinished: set[str] = set()  # stages stopped early (`stop_after`): their branches wait for their end
     for plan in resolve_plans(recipe, dist.world):
         if stages and plan.name not in stages:
             continue
+        parent = RunPaths(recipe.run_dir).midtrain(plan.init_from or "")
+        if plan.init_kind == "stage" and plan.init_from in unfinished and (
+                plan.init_step is None or not (ckpt.step_dir(parent, plan.init_step) / "config.json").is_file()):
+            if dist.is_main:
+                print(f"midtrain {plan.name}: not started: its parent {plan.init_from!r} stopped before "
+                      f"{'its end' if plan.init_step is None else f'step {plan.init_step}'}")
+            unfinished.add(plan.name)
+            continue
         run_stage(recipe, plan, dist, stop_after)
+        if not _status(plan.stage_dir).get("complete"):
+            unfinished.add(plan.name)
     return out
