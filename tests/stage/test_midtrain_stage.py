@@ -101,3 +101,27 @@ def test_cli_dry_run_prints_plan(trained, capsys):
     out = capsys.readouterr().out
     assert "stage hybrid: mixture hybrid, init from stage stable (step last)" in out
     assert "world size: 2" in out and "memory per GPU" in out
+
+
+def test_metrics_rows_go_to_the_recipes_tracking_sinks(tmp_path, monkeypatch):
+    """`report.tracking.sinks` is not only accepted: every metrics row of a stage also reaches each sink, the
+    held-out losses as `heldout_loss/<source>`, and the JSONL stays as it is."""
+    import sys
+    import types
+
+    logged = []
+    trackio = types.ModuleType("trackio")
+    trackio.init = lambda **kw: logged.append(("init", kw["name"]))
+    trackio.log = lambda row, step=None: logged.append(("log", row, step))
+    trackio.finish = lambda: logged.append(("finish",))
+    monkeypatch.setitem(sys.modules, "trackio", trackio)
+    toy_run(tmp_path / "r", {"gen": {"web": 60}})
+    d = tiny_recipe_dict(tmp_path, {"base": {"mixture": "gen", "tokens": 4 * T, "lr": 3e-3}}, mixtures=("gen",),
+                         eval_every_steps=2)
+    d["report"] = {"tracking": {"sinks": ["trackio"]}}
+    run_midtrain(recipe_from_dict(d))
+    rows = [json.loads(x) for x in (tmp_path / "r/midtrain/base/metrics.jsonl").read_text().splitlines()]
+    sent = [c for c in logged if c[0] == "log"]
+    assert logged[0] == ("init", f"{d['run']['name']}/midtrain/base") and logged[-1] == ("finish",)
+    assert [c[2] for c in sent] == [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert sent[1][1]["loss"] == rows[1]["loss"] and any(k.startswith("heldout_loss/") for k in sent[1][1])

@@ -30,3 +30,31 @@ def test_rl_stage_end_to_end(tmp_path):
     assert "val/toy_gsm/accuracy" in rows[2] and "val/toy_gsm/response_len" in rows[2]
     assert (out / "step_1" / "config.json").is_file() and (out / "final" / "trainer_state" / "state.json").is_file()
     assert len(read_jsonl(out / "rollouts" / "step_2.jsonl")) == 4
+
+
+def test_rl_rows_go_to_the_recipes_tracking_sinks(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    logged = []
+    trackio = types.ModuleType("trackio")
+    trackio.init = lambda **kw: logged.append(("init", kw["name"]))
+    trackio.log = lambda row, step=None: logged.append(("log", step))
+    trackio.finish = lambda: logged.append(("finish",))
+    monkeypatch.setitem(sys.modules, "trackio", trackio)
+    run = tmp_path / "runs" / "t"
+    texts = [r["question"] + " \\boxed{" + str(r["answer"]) + "}" for r in rl_prompts(ToyWorldConfig(rl_prompts=50))]
+    train_toy_tokenizer(texts, 300).save_pretrained(str(run / "data" / "tokenizer"))
+    recipe = {
+        "run": {"name": "t", "root": str(tmp_path / "runs"), "device": "cpu"},
+        "toyworld": {"rl_prompts": 20, "benchmark_size": 10},
+        "model": {"hidden_size": 32, "intermediate_size": 64, "num_layers": 2, "num_heads": 2, "num_kv_heads": 2},
+        "rl": {"steps": 2, "prompts_per_step": 2, "group_size": 2, "mini_batch_size": 4, "max_response_tokens": 6,
+               "validate_every": 2, "validate_limit": 2, "validate_benchmarks": ["toy_gsm"]},
+        "report": {"tracking": {"sinks": ["trackio"]}},
+    }
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    assert main(["rl", str(path)]) == 0
+    assert logged == [("init", "t/rl/base"), ("log", 0), ("log", 1), ("log", 2), ("finish",)]
+    assert [r["step"] for r in read_jsonl(run / "rl" / "base" / "metrics.jsonl")] == [0, 1, 2]

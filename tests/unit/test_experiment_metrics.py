@@ -110,3 +110,14 @@ def test_sampled_metrics_need_sampled_validation(tmp_path):
     write_rl_run(tmp_path, "greedy_only", {"toy_gsm": [0.1, 0.4]})
     with pytest.raises(MetricMissing, match="sampled_accuracy"):
         metric_value(tmp_path, "rl_sampled_gain", "greedy_only", "avg")
+
+
+def test_a_gain_is_measured_from_step_0_only(run):
+    """A run that deferred its step-0 point and stopped before writing it starts at a later step: no gain."""
+    path = run / "rl" / "short" / "metrics.jsonl"
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows if r.get("step") != 0))
+    for metric in ("rl_gain", "rl_sampled_gain"):
+        with pytest.raises(MetricMissing, match=rf"{metric} needs the step-0 validation row .* first is at step 5"):
+            metric_value(run, metric, "short", "avg")
+    assert metric_value(run, "rl_accuracy", "short", "avg") == pytest.approx(35.0)

@@ -87,3 +87,10 @@ def test_unknown_sink_and_recipe_config(tmp_path, fake_sinks):
     assert ("trackio.init", "p") in fake_sinks.calls
     with pytest.raises(ValueError, match="report.tracking.sinks: unknown sink 'neptune'"):
         recipe_from_dict({"report": {"tracking": {"sinks": ["neptune"]}}})
+
+
+def test_nested_numbers_reach_the_sinks_as_key_slash_sub(tmp_path, fake_sinks):
+    with Tracker(tmp_path / "m.jsonl", ["trackio"]) as t:
+        t.log({"step": 4, "heldout_loss": {"general": 1.5, "qa": 2}, "tags": {"a": "x"}})
+    assert ("trackio.log", {"step": 4.0, "heldout_loss/general": 1.5, "heldout_loss/qa": 2.0}, 4) in fake_sinks.calls
+    assert Tracker.open(None, tmp_path / "n.jsonl", "r").sinks == []

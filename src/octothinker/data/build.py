@@ -62,7 +62,6 @@ def _exclusive(lock: Path):
     except ImportError:
         yield
         return
-    lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
@@ -74,7 +73,10 @@ def _exclusive(lock: Path):
 def build_tokenizer(recipe, paths: RunPaths):
     """Train (toy_bpe) or load (hf) the run's tokenizer into runs/<run>/data/tokenizer/, reusing a matching one;
     one process at a time (parallel data stages share it)."""
-    with _exclusive(paths.tokenizer.parent / ".tokenizer.lock"):
+    import tempfile
+
+    key = hashlib.sha256(str(paths.tokenizer.resolve()).encode()).hexdigest()[:16]  # beside no output: bad input
+    with _exclusive(Path(tempfile.gettempdir()) / f"octothinker-tokenizer-{key}.lock"):  # leaves nothing behind
         return _build_tokenizer(recipe, paths)
 
 

@@ -114,6 +114,9 @@ def rl_value(series: RLSeries, metric: str, benchmark: str = "avg") -> float:
     accs = [_at(a, benchmark, "accuracy", p, s) for a, s in zip(series.val_accuracy, series.val_steps)]
     if metric == "rl_accuracy":
         return accs[-1]
+    if metric in ("rl_gain", "rl_sampled_gain") and series.val_steps[0] != 0:  # a gain is measured from step 0
+        raise MetricMissing(f"{p}: {metric} needs the step-0 validation row (the policy before RL); the first is at "
+                            f"step {series.val_steps[0]:g} (an interrupted run that deferred step 0: rerun it)")
     if metric == "rl_gain":
         if len(accs) < 2:
             raise MetricMissing(f"{p}: rl_gain needs a step-0 and a later validation row, found one "

@@ -11,14 +11,15 @@ import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-# Two-sided 95% quantiles t(0.975, df) of Student's t for df = 1..30; larger df use the normal 1.96.
+# Two-sided 95% quantiles t(0.975, df) of Student's t for df = 1..30; larger df: the Cornish-Fisher series
+# around the normal quantile (`t975`), within 1e-4 of the exact value from df 31 on.
 T975 = {
     1: 12.7062, 2: 4.3027, 3: 3.1824, 4: 2.7764, 5: 2.5706, 6: 2.4469, 7: 2.3646, 8: 2.3060, 9: 2.2622,
     10: 2.2281, 11: 2.2010, 12: 2.1788, 13: 2.1604, 14: 2.1448, 15: 2.1314, 16: 2.1199, 17: 2.1098,
     18: 2.1009, 19: 2.0930, 20: 2.0860, 21: 2.0796, 22: 2.0739, 23: 2.0687, 24: 2.0639, 25: 2.0595,
     26: 2.0555, 27: 2.0518, 28: 2.0484, 29: 2.0452, 30: 2.0423,
 }
-Z975 = 1.96
+Z975 = 1.959963985
 
 REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
@@ -29,10 +30,15 @@ INCOMPLETE = "incomplete"
 
 
 def t975(df: int) -> float:
-    """The 97.5% quantile of Student's t with `df` degrees of freedom (normal 1.96 beyond df 30)."""
+    """The 97.5% quantile of Student's t with `df` degrees of freedom (the table to 30, then a series in 1/df:
+    the normal 1.96 alone made 32-60-seed intervals 2-4% too narrow)."""
     if df < 1:
         raise ValueError(f"t975: degrees of freedom must be >= 1, got {df}")
-    return T975.get(df, Z975)
+    if df in T975:
+        return T975[df]
+    z = Z975
+    return (z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+            + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3))
 
 
 @dataclass(frozen=True)

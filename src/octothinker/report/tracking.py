@@ -19,7 +19,7 @@ INSTALL_HINT = {
 }
 
 
-class TrackingError(RuntimeError):
+class TrackingError(RuntimeError, ValueError):
     """An enabled tracking sink cannot start (package missing or unknown sink name)."""
 
 
@@ -34,8 +34,16 @@ def _import(sink: str, module: str):
 
 
 def _numeric(row: dict) -> dict[str, float]:
-    """The scalar numbers of a metrics row (trackers take scalars; strings/lists stay in the JSONL)."""
-    return {k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    """The scalar numbers of a metrics row (trackers take scalars; strings/lists stay in the JSONL); a nested
+    mapping of numbers (mid-training's `heldout_loss: {source: loss}`) as `key/sub`."""
+    out = {}
+    for k, v in row.items():
+        if isinstance(v, dict):
+            out.update({f"{k}/{sub}": float(x) for sub, x in v.items()
+                        if isinstance(x, (int, float)) and not isinstance(x, bool)})
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[k] = float(v)
+    return out
 
 
 class _Wandb:
@@ -110,6 +118,14 @@ class Tracker:
     def from_config(cls, tracking, jsonl_path: str | Path, name: str, config: dict | None = None) -> "Tracker":
         """From a `TrackingConfig` (recipe `report.tracking`)."""
         return cls(jsonl_path, tracking.sinks, tracking.project, name, config, tracking.dir)
+
+    @classmethod
+    def open(cls, tracking, jsonl_path: str | Path, name: str, config: dict | None = None) -> "Tracker":
+        """The tracker a stage logs its `metrics.jsonl` rows through: the recipe's sinks, or none (`tracking`
+        None or without sinks: the JSONL only)."""
+        if tracking is None or not tracking.sinks:
+            return cls(jsonl_path)
+        return cls.from_config(tracking, jsonl_path, name, config)
 
     def log(self, row: dict) -> None:
         append_jsonl(self.path, row)

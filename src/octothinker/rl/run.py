@@ -109,12 +109,18 @@ def run_rl(recipe, names: list[str] | None = None, defer_step0: bool = False) ->
                             lineage=lineage)
         trainer.step0_from = lambda target=target: load_policy(recipe, target)[0].to(device)
         trainer.defer_step0 = defer_step0
+        from ..configio import to_dict
+        from ..report.tracking import Tracker
+
+        trainer.tracker = Tracker.open(recipe.report.tracking, rp.rl(out_name) / "metrics.jsonl",
+                                       f"{recipe.run.name}/rl/{out_name}", {"rl": to_dict(cfg), "init": target})
         if cfg.backend == "vllm" or (cfg.backend == "auto" and device == "cuda" and _has_vllm()):
             from .rollout import VLLMBackend
 
             init_dir = parent or trainer.save(0)
             trainer.backend = VLLMBackend(str(init_dir))
-        trainer.train()
+        with trainer.tracker:
+            trainer.train()
     return rp.root / "rl"
 
 

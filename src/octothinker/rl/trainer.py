@@ -64,6 +64,7 @@ class RLTrainer:
         self.backend = None
         self.step0_from = None  # () -> the initial policy, reloaded: for a step-0 point computed after training
         self.defer_step0 = False  # start training before the step-0 point when it is not cached (see `_first_point`)
+        self.tracker = None  # report.tracking.Tracker over metrics.jsonl (the recipe's sinks); None: the JSONL only
 
     # ------------------------------------------------------------------ prompts
     def epoch_order(self, epoch: int) -> list[int]:
@@ -387,7 +388,7 @@ class RLTrainer:
             done = step + 1
             if self.benchmarks and cfg.validate_every and (done % cfg.validate_every == 0 or done == cfg.steps):
                 row.update(self.validate(step))
-            append_jsonl(self.out / "metrics.jsonl", row)
+            self._log(row)
             if (cfg.save_every and done % cfg.save_every == 0) or done == cfg.steps:
                 last = self.save(done)
         if self.benchmarks and cfg.validate_every:
@@ -409,7 +410,14 @@ class RLTrainer:
         atomic_write_json(self.out / STEP0_KEY, {"key": key})
         if self.defer_step0 and self.step0_from is not None and not cache_path(self.cache_dir, key).is_file():
             return
-        append_jsonl(self.out / "metrics.jsonl", {"step": 0, **self.validate(0, key=key)})
+        self._log({"step": 0, **self.validate(0, key=key)})
+
+    def _log(self, row: dict) -> None:
+        """Append a metrics row to metrics.jsonl, and send it to the tracking sinks when there are any."""
+        if self.tracker is not None:
+            self.tracker.log(row)
+        else:
+            append_jsonl(self.out / "metrics.jsonl", row)
 
     def _deferred_point(self) -> None:
         """Put the step-0 row first in metrics.jsonl if training started without it: the cached result when a
@@ -424,6 +432,8 @@ class RLTrainer:
             raise RuntimeError(f"{metrics}: the step-0 validation row is missing and the initial policy is unknown")
         row = {"step": 0, **self.validate(0, initial=self.step0_from, key=key)}  # reloaded only on a cache miss
         atomic_write_text(metrics, "".join(json.dumps(r) + "\n" for r in [row, *rows]))
+        for sink in self.tracker.sinks if self.tracker is not None else []:  # the file has it first; sinks last
+            sink.log(row, 0)
 
 
 def _chain_metrics(rb) -> dict:

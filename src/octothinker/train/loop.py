@@ -19,7 +19,6 @@ import numpy as np
 import torch
 
 from ..model import checkpoint as ckpt
-from ..paths import append_jsonl
 from . import loss as loss_mod
 from .data import ShardData, rank_rows
 from .distributed import Dist, full_state_dict, load_optimizer_state, optimizer_state
@@ -51,6 +50,8 @@ class LoopSpec:
     heldout_rows: int = 32
     config_hash: str = ""
     summary: dict = field(default_factory=dict)  # extra JSON fields for each checkpoint (mixture, parent, ...)
+    tracking: Any = None  # the recipe's `report.tracking` (sinks the metrics rows also go to); None: the JSONL only
+    run_name: str = "run"  # the tracker's run name is <run_name>/midtrain/<stage>
 
 
 def param_groups(model, weight_decay: float) -> list[dict]:
@@ -169,53 +170,60 @@ def train_loop(model, data: ShardData, spec: LoopSpec, dist: Dist, tokenizer_dir
     last_ckpt = None
     lr = lr_at(max(step - 1, 0), total_steps=spec.total_steps, **spec.schedule)
     model.train()
-    while step < end:
-        t0 = time.perf_counter()
-        lr = lr_at(step, total_steps=spec.total_steps, **spec.schedule)
-        for g in optimizer.param_groups:
-            g["lr"] = lr
-        micro = [torch.from_numpy(data.take(rank_rows(position, spec.micro_batch, m, dist.rank, dist.world))) for m in range(spec.grad_accum)]
-        local_n = sum(int((loss_mod.shifted_targets(ids, data.eos_id, data.pad_id) != loss_mod.IGNORE).sum()) for ids in micro)
-        (global_n,) = dist.all_sum([local_n])
-        denom = max(global_n, 1.0)
-        local_loss = 0.0
-        for m, ids in enumerate(micro):
-            if fsdp:
-                model.set_requires_gradient_sync(m == len(micro) - 1)
-            with _autocast(dist.device, spec.precision):
-                s, _ = loss_fn(model, ids.to(dist.device), data.eos_id, data.pad_id, spec.doc_attention_mask)
-            (s * (dist.world / denom)).backward()
-            local_loss += float(s.detach())
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip if spec.grad_clip > 0 else float("inf"))
-        if hasattr(grad_norm, "full_tensor"):
-            grad_norm = grad_norm.full_tensor()
-        grad_norm = float(grad_norm)
-        (loss_total,) = dist.all_sum([local_loss])
-        loss = loss_total / denom
-        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+    from ..report.tracking import Tracker  # light: a sink's package is imported only when enabled
+
+    tracker = Tracker.open(spec.tracking if dist.is_main else None, metrics_path, f"{spec.run_name}/midtrain/{spec.stage}",
+                           {"stage": spec.stage, "schedule": spec.schedule, "total_steps": spec.total_steps})
+    try:
+        while step < end:
+            t0 = time.perf_counter()
+            lr = lr_at(step, total_steps=spec.total_steps, **spec.schedule)
+            for g in optimizer.param_groups:
+                g["lr"] = lr
+            micro = [torch.from_numpy(data.take(rank_rows(position, spec.micro_batch, m, dist.rank, dist.world))) for m in range(spec.grad_accum)]
+            local_n = sum(int((loss_mod.shifted_targets(ids, data.eos_id, data.pad_id) != loss_mod.IGNORE).sum()) for ids in micro)
+            (global_n,) = dist.all_sum([local_n])
+            denom = max(global_n, 1.0)
+            local_loss = 0.0
+            for m, ids in enumerate(micro):
+                if fsdp:
+                    model.set_requires_gradient_sync(m == len(micro) - 1)
+                with _autocast(dist.device, spec.precision):
+                    s, _ = loss_fn(model, ids.to(dist.device), data.eos_id, data.pad_id, spec.doc_attention_mask)
+                (s * (dist.world / denom)).backward()
+                local_loss += float(s.detach())
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip if spec.grad_clip > 0 else float("inf"))
+            if hasattr(grad_norm, "full_tensor"):
+                grad_norm = grad_norm.full_tensor()
+            grad_norm = float(grad_norm)
+            (loss_total,) = dist.all_sum([local_loss])
+            loss = loss_total / denom
+            if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+                optimizer.zero_grad(set_to_none=True)
+                bar.close()
+                good = ckpt.latest_checkpoint(spec.stage_dir)
+                raise NonFiniteLossError(
+                    f"stage {spec.stage}: non-finite loss {loss} / grad norm {grad_norm} at step {step + 1}; "
+                    f"no update applied; last good checkpoint: {good or 'none (stage start)'}"
+                )
+            optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            bar.close()
-            good = ckpt.latest_checkpoint(spec.stage_dir)
-            raise NonFiniteLossError(
-                f"stage {spec.stage}: non-finite loss {loss} / grad norm {grad_norm} at step {step + 1}; "
-                f"no update applied; last good checkpoint: {good or 'none (stage start)'}"
-            )
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        position += rows_per_step
-        dt = time.perf_counter() - t0
-        record = {"stage": spec.stage, "step": step, "tokens": step * tokens_per_step, "loss": loss, "lr": lr,
-                  "grad_norm": grad_norm, "tokens_per_s": tokens_per_step / dt if dt > 0 else None,
-                  "epoch": position / data.rows}
-        if heldout and (step % spec.eval_every_steps == 0 or step == spec.total_steps):
-            record["heldout_loss"] = heldout_losses(model, heldout, data, spec, dist)
-        if dist.is_main:
-            append_jsonl(metrics_path, record)
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}")
-        if step % spec.checkpoint_every_steps == 0 or step == end:
-            last_ckpt = save(model, optimizer, spec, dist, step, position, tokenizer_dir, lr)
+            step += 1
+            position += rows_per_step
+            dt = time.perf_counter() - t0
+            record = {"stage": spec.stage, "step": step, "tokens": step * tokens_per_step, "loss": loss, "lr": lr,
+                      "grad_norm": grad_norm, "tokens_per_s": tokens_per_step / dt if dt > 0 else None,
+                      "epoch": position / data.rows}
+            if heldout and (step % spec.eval_every_steps == 0 or step == spec.total_steps):
+                record["heldout_loss"] = heldout_losses(model, heldout, data, spec, dist)
+            if dist.is_main:
+                tracker.log(record)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}")
+            if step % spec.checkpoint_every_steps == 0 or step == end:
+                last_ckpt = save(model, optimizer, spec, dist, step, position, tokenizer_dir, lr)
+    finally:
+        tracker.close()
     bar.close()
     if last_ckpt is None and step > 0 and dist.is_main:
         last_ckpt = ckpt.latest_checkpoint(spec.stage_dir)

@@ -138,7 +138,7 @@ def run_stage(recipe: Recipe, plan: StagePlan, dist, stop_after: int | None = No
         grad_accum=plan.grad_accum, seq_len=plan.seq_len, checkpoint_every_steps=plan.checkpoint_every_steps,
         schedule=plan.schedule, weight_decay=mc.weight_decay, betas=tuple(mc.betas), grad_clip=mc.grad_clip,
         precision=mc.precision, doc_attention_mask=mc.doc_attention_mask, eval_every_steps=mc.eval_every_steps,
-        heldout_rows=mc.heldout_rows, config_hash=plan.config_hash,
+        heldout_rows=mc.heldout_rows, config_hash=plan.config_hash, tracking=recipe.report.tracking, run_name=recipe.run.name,
         summary={"mixture": plan.mixture, "parent_checkpoint": None if resume else (str(weights) if weights else None)},
     )
     result = train_loop(model, data, spec, dist, tok_dir, resume=resume, stop_after=stop_after)
