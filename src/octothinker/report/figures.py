@@ -54,17 +54,18 @@ def midtrain_figure(data: RunData) -> Optional[Figure]:
         return None
     hkeys = sorted({k for s in stages for k in heldout_keys(data.midtrain[s])})
     fig, axes = _grid(2 + len(hkeys), 3)
+    color = {s: f"C{i % 10}" for i, s in enumerate(stages)}  # one colour per stage in every panel
     for s in stages:
         toks, loss, lr = midtrain_tokens(data, s)
         for ax, ys in ((axes[0], loss), (axes[1], lr)):
             pts = [(t, y) for t, y in zip(toks, ys) if y is not None]
             if pts:
-                ax.plot(*zip(*pts), label=s)
+                ax.plot(*zip(*pts), label=s, color=color[s])
         for ax, key in zip(axes[2:], hkeys):
             xs, ys = series(data.midtrain[s], "tokens", key)
             if xs:
                 shift = token_offset(data, s)
-                ax.plot([x + shift for x in xs], ys, marker=".", label=s)
+                ax.plot([x + shift for x in xs], ys, marker=".", label=s, color=color[s])
     titles = ["training loss", "learning rate"] + [k.split("/", 1)[1] + " held-out loss" for k in hkeys]
     for ax, t in zip(axes, titles):
         ax.set_title(t)
