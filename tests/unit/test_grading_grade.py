@@ -43,12 +43,43 @@ HANG = "octothinker-test-hang-5b1e"  # a pred that hangs only workers of WorkerP
         ("The answer is (B)", "b", "mc", True),
         ("The answer is (B)", "C", "mc", False),
         ("\\boxed{C}", "(C)", "mc", True),
+        # a bracketed word after a number is a unit; a function argument is not (was stripped both ways)
+        ("\\boxed{9 (apples)}", "9", "math", True),
+        ("\\boxed{\\cot(x)}", "\\cot x", "math", True),
+        ("\\boxed{\\sin(y)}", "\\sin(x)", "math", False),
+        ("\\boxed{(1-3e^{-2t}) u(t)}", "(1 - 3e^{-2t}) u(t)", "math", True),
+        # comma-separated lists are not thousands groups (was: 27,54108135...)
+        ("\\boxed{27, 54, 108, 135}", "27,54,108,135", "math", True),
+        ("\\boxed{2400,1350,864}", "2400, 1350, 864", "math", True),
+        ("\\boxed{12,345\\%}", "12345\\%", "math", True),
+        # the % side is divided by 100, never the other (25% is not 2500)
+        ("\\boxed{25\\%}", "0.25", "math", True),
+        ("\\boxed{0.25}", "25\\%", "math", True),
+        ("\\boxed{2500}", "25\\%", "math", False),
+        ("\\boxed{0.5\\%}", "50", "math", False),
+        # an explicit answer is not overridden by a letter that ends the prose after it
+        ("Answer: B\nThe photon moves at the speed of light c.", "B", "mc", True),
+        ("The answer is A. hence the answer should be d", "D", "mc", True),
+        ("Therefore, B.", "B", "mc", True),
     ],
 )
 def test_grade_table(response, gold, kind, correct):
     v = grade(response, gold, kind, timeout=SLOW_OK)
     assert isinstance(v, Verdict)
     assert v.correct is correct, v
+
+
+def test_long_answers_are_graded_in_linear_time():
+    """The unit-stripping regexes backtrack quadratically on long digit runs, so they are skipped past MAX_UNIT_LEN
+    characters (a 4000-digit boxed answer took 4.3 s in the gsm path, outside any timeout; now ~1 ms here). This
+    pins the behaviour on both sides of the limit, not the time (no test depends on machine speed)."""
+    from octothinker.grading.extract import extract_answer
+    from octothinker.grading.normalize import MAX_UNIT_LEN, normalize
+
+    assert MAX_UNIT_LEN <= 200
+    assert normalize("1" * 4000) == "1" * 4000
+    assert extract_answer("\\boxed{" + "1" * 4000 + "}", "gsm") == "1" * 4000
+    assert normalize("5 dollars") == "5" and normalize("1" * 300 + " dollars") == "1" * 300 + "dollars"
 
 
 def test_multiple_golds_any_matches():

@@ -113,3 +113,18 @@ def test_length_schedule_becomes_one_verl_launch_per_segment(tmp_path):
     launches = (tmp_path / "launches.txt").read_text().splitlines()
     assert len(launches) == 3 and all("data.max_response_length=" in x for x in launches)
     assert launches[1].endswith("data.max_response_length=4096 trainer.total_training_steps=200 trainer.resume_mode=auto")
+
+
+def test_list_answers_and_options_reach_verl():
+    """A record with several accepted answers is graded against all of them (was the list's repr, scoring 0);
+    a multiple-choice record's prompt shows its options, as in native RL validation."""
+    from octothinker.rl.verl_export import verl_rows
+    from octothinker.rl.verl_reward import compute_score
+
+    rows = verl_rows([{"question": "Half?", "answer": ["1/2", "0.5"]}, {"question": "Two?", "answer": 2}], "plain", "src")
+    assert rows[0]["reward_model"]["ground_truth"] == "1/2" and rows[0]["extra_info"]["answers"] == ["1/2", "0.5"]
+    assert rows[1]["reward_model"]["ground_truth"] == "2" and rows[1]["extra_info"]["answers"] == ["2"]
+    assert compute_score("src", "so \\boxed{0.5}", rows[0]["reward_model"]["ground_truth"], rows[0]["extra_info"]) == 1.0
+    assert compute_score("src", "so \\boxed{0.6}", rows[0]["reward_model"]["ground_truth"], rows[0]["extra_info"]) == 0.0
+    mc = verl_rows([{"question": "Pick one.", "choices": ["red", "blue"], "answer": "B", "kind": "mc"}], "plain", "s")
+    assert "blue" in mc[0]["prompt"][0]["content"] and mc[0]["extra_info"]["answer_kind"] == "mc"

@@ -31,6 +31,8 @@ _MC_AFTER_ANSWER = re.compile(
 )
 _MC_OPTION = re.compile(r"(?:option|choice|ans)\s*[-:=]?\s*[\(\[]?\s*([A-Ja-j])(?![A-Za-z])", re.IGNORECASE)
 _MC_LAST_TOKEN = re.compile(r"(?:^|[\s(\[])([A-Ea-e])\s*[)\]]?\s*[.\"']*\s*$")
+_MC_CONCLUDES = re.compile(r"(?:\b(?:is|be|so|hence|thus|therefore|answer|option|choice)|[.:=,(\[])\s*$", re.IGNORECASE)
+_MC_OWN_LINE = re.compile(r"^\s*\**[\(\[]?\s*[A-Ea-e]\s*[)\].]?\**\s*$")  # a last line that is the letter alone
 _MC_PAREN = re.compile(r"\(([A-J])\)")
 _MC_LINE = re.compile(r"(?m)^\s*\**([A-J])[.):]\**(?:\s|$)")
 _MC_BARE = re.compile(r"^\s*[\(\[\{]?\s*(?:\\text\{|\\textbf\{|\\mathrm\{)?\s*\(?([A-Ja-j])\)?\s*\}?\s*[\)\]\}]?\s*[.:)]?(?:\s|$)")
@@ -168,10 +170,12 @@ def mc_letter(text: str) -> str | None:
     m = _MC_BARE.match(tail)
     if m and len(tail.strip()) <= 12:
         return m.group(1).upper()
-    m = _MC_LAST_TOKEN.search(tail[-64:])  # a lone letter closing the text is the final word
-    if m:
-        return m.group(1).upper()
+    end = tail[-64:]
+    last = _MC_LAST_TOKEN.search(end)  # a lone letter closing the text is the final word...
     stated = [x for x in (_last_match(_MC_AFTER_ANSWER, tail), _last_match(_MC_OPTION, tail)) if x]
+    if last and (not stated or _MC_OWN_LINE.match(tail.rstrip().rsplit("\n", 1)[-1])
+                 or _MC_CONCLUDES.search(end[: last.start(1)])):
+        return last.group(1).upper()  # ...unless it ends prose after an explicit "answer: X" ("... of light c.")
     if stated:
         return max(stated, key=lambda x: x.end()).group(1).upper()
     for pattern in (_MC_PAREN, _MC_LINE):

@@ -90,7 +90,9 @@ def _fast(golds: list[str], pred: str, kind: str) -> tuple[bool | None, str]:
         gn, pn = parse_number(g), parse_number(p_eq)
         if gn is not None and pn is not None:
             (gv, gpct), (pv, ppct) = gn, pn
-            if numbers_equal(gv, pv) or (gpct != ppct and (numbers_equal(gv, pv / 100) or numbers_equal(gv / 100, pv))):
+            # 25% and 0.25 are one value; the % side is divided by 100, never the other side
+            if numbers_equal(gv, pv) or (gpct and not ppct and numbers_equal(gv / 100, pv)) \
+                    or (ppct and not gpct and numbers_equal(gv, pv / 100)):
                 return True, "numeric"
     all_numeric = all(parse_number(normalize(g)) is not None for g in golds)
     pred_numeric = parse_number(normalize(strip_assignment(pred))) is not None

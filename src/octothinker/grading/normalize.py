@@ -11,6 +11,7 @@ import re
 from fractions import Fraction
 
 MAX_ANSWER_LEN = 1000  # longer extracted answers are judged wrong without symbolic work
+MAX_UNIT_LEN = 200  # units and trailing words are stripped from answers up to this length only
 MAX_BRACE_DEPTH = 24
 MAX_POWER_DIGITS = 100_000  # a numeric power with more decimal digits than this is rejected
 
@@ -23,7 +24,7 @@ _UNIT_WORDS = (
 )
 _TRAILING_UNIT = re.compile(r"^(.*?\d[\d.}]*)\s*(?:\\,|\\;|\\ |~)?\s*(?:" + _UNIT_WORDS + r")(?:\^?\{?[23]\}?)?\.?$")
 _TRAILING_TEXT = re.compile(r"^(.+?)\s*\\(?:text|mbox|mathrm|textbf)\{\s*[A-Za-z][A-Za-z .^23]*\}\s*(?:\^\{?[23]\}?)?$")
-_PAREN_WORD = re.compile(r"^(.+?)\s*\([A-Za-z][A-Za-z .]*\)$")
+_PAREN_WORD = re.compile(r"^(.*?[\d}])\s*\([A-Za-z][A-Za-z .]+\)$")  # "9 (apples)", not "u(t)" or "\cot(x)"
 _WRAPPED_TEXT = re.compile(r"^\\(?:text|mbox|mathrm|textbf)\{([^{}]*)\}$")
 _THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _FRAC_SHORT = re.compile(r"\\frac\s*(\d)\s*(\d)")
@@ -52,7 +53,7 @@ def normalize(ans: str) -> str:
     s = _DEGREES.sub("", s)
     s = s.replace("{,}", ",").replace("\\%", "%").replace("\\textdollar", "")
     s = s.strip().rstrip(".").strip()
-    for _ in range(2):
+    for _ in range(2 if len(s) <= MAX_UNIT_LEN else 0):  # these regexes backtrack quadratically on long input
         m = _TRAILING_TEXT.match(s) or _PAREN_WORD.match(s)
         if m:
             s = m.group(1).strip()
@@ -65,9 +66,8 @@ def normalize(ans: str) -> str:
     s = _FRAC_SHORT.sub(r"\\frac{\1}{\2}", s)
     s = _FRAC_HALF.sub(r"\\frac{\1}", s)
     s = _SQRT_SHORT.sub(r"\\sqrt{\1}", s)
-    if _THOUSANDS.match(s.replace(" ", "")):
+    if _THOUSANDS.match(s.replace(" ", "").removesuffix("%")):  # 12,345 and 12,345% (not a list: 27,54,108)
         s = s.replace(",", "")
-    s = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", s) if re.fullmatch(r"[\d,.\s%-]+", s) and "," in s else s
     return re.sub(r"\s+", "", s).rstrip(".")
 
 

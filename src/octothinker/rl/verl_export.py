@@ -16,7 +16,6 @@ from pathlib import Path
 import yaml
 
 from ..paths import atomic_write_bytes, atomic_write_text
-from .templates import render
 
 # The template is already rendered into the user message, so the chat template must pass it through.
 IDENTITY_CHAT_TEMPLATE = "{% for m in messages %}{{ m.content }}{% endfor %}"
@@ -32,16 +31,23 @@ def verl_rows(records: list[dict], template: str, data_source: str, answer_kind:
               split: str = "train") -> list[dict]:
     """verl dataset rows: data_source, prompt (chat list), ability, reward_model {style, ground_truth}, extra_info.
 
-    A record's own `kind` (benchmark records carry one) picks the grader kind over `answer_kind`."""
+    A record's own `kind` (benchmark records carry one) picks the grader kind over `answer_kind`; its prompt is
+    eval's RL-template prompt (`validation_prompts`: a multiple-choice record shows its options). A record with
+    several accepted answers (a list) keeps the first as `ground_truth` (verl's string field); every row lists its
+    accepted answers in `extra_info.answers` (one schema for the parquet file), which `compute_score` grades against."""
+    from .validation import validation_prompts
+
     rows = []
-    for i, rec in enumerate(records):
+    for i, (rec, prompt) in enumerate(zip(records, validation_prompts(records, template))):
+        answers = [str(a) for a in rec["answer"]] if isinstance(rec["answer"], (list, tuple)) else [str(rec["answer"])]
+        extra = {"split": split, "index": i, "id": str(rec.get("id", i)), "question": rec["question"],
+                 "template": template, "answer_kind": str(rec.get("kind") or answer_kind), "answers": answers}
         rows.append({
             "data_source": data_source,
-            "prompt": [{"role": "user", "content": render(template, rec["question"])}],
+            "prompt": [{"role": "user", "content": prompt}],
             "ability": "math",
-            "reward_model": {"style": "rule", "ground_truth": str(rec["answer"])},
-            "extra_info": {"split": split, "index": i, "id": str(rec.get("id", i)), "question": rec["question"],
-                           "template": template, "answer_kind": str(rec.get("kind") or answer_kind)},
+            "reward_model": {"style": "rule", "ground_truth": answers[0] if answers else ""},
+            "extra_info": extra,
         })
     return rows
 
