@@ -122,11 +122,25 @@ def _source(recipe: Recipe, src: str, stages: list[Stage]) -> tuple[list[str], o
     for a data stage)."""
     if src in recipe.midtrain.stages:
         return [f"midtrain:{src}"], src
-    if src != "base":  # a directory (or an outside run's model): its name
-        return [], src
+    if src != "base":  # a directory (or an outside run's model): its name and, once it exists, its checkpoint's files
+        return [], _dir_stamp(src)
     made_of = {"name": src, "model": to_dict(recipe.model), "tokenizer": to_dict(recipe.tokenizer)}
     tokenizer_from = [s.id for s in stages if s.kind == "data"][:1]
     return (tokenizer_from if recipe.model.init != "pretrained" else []), made_of
+
+
+def _dir_stamp(src: str):
+    """What a hash records of a model directory: the name, and when it exists the resolved checkpoint's files
+    (name, size, mtime), so a checkpoint rewritten in place is not taken for the one a cached stage read."""
+    from .model.checkpoint import latest_checkpoint
+
+    p = Path(src)
+    ck = (p if (p / "config.json").is_file() else latest_checkpoint(p)) if p.is_dir() else None
+    if ck is None:
+        return src
+    files = sorted(f for f in Path(ck).iterdir() if f.is_file())
+    return {"name": src, "checkpoint": str(Path(ck).resolve()),
+            "files": [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]}
 
 
 def _rl_settings(recipe: Recipe, run_cfg) -> dict:

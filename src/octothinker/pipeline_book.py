@@ -99,7 +99,12 @@ class Book:
         return f"[{self.index[s.id]}/{len(self.stages)}] {s.id}"
 
     def skip(self, s: Stage) -> None:
-        self.echo(f"{self._tag(s)}: cached (same config), skipped")
+        from . import __version__
+
+        made_by = self.state.get(s.id, {}).get("octothinker")
+        other = f"; made by octothinker {made_by}, this is {__version__} (--force reruns it)" \
+            if made_by and made_by != __version__ else ""
+        self.echo(f"{self._tag(s)}: cached (same config), skipped{other}")
         self.finished.add(s.id)
 
     def start(self, s: Stage, threads: int | None, eta_s: float | None = None) -> None:
@@ -113,7 +118,10 @@ class Book:
         moved = _supersede(s, self.state.get(s.id), self.force)
         if moved:
             self.echo(f"{self._tag(s)}: its config changed; the old output was moved to {moved}")
-        self.state[s.id] = {"hash": s.hash, "status": "running", "started": time.time(), "work": s.work}  # work: for later ETAs
+        from . import __version__
+
+        self.state[s.id] = {"hash": s.hash, "status": "running", "started": time.time(), "work": s.work,  # work: for ETAs
+                            "octothinker": __version__}  # a later version skipping it says so
         if threads:
             self.state[s.id]["threads"] = threads
         atomic_write_json(self.state_path, self.state)

@@ -205,3 +205,29 @@ def test_a_selection_whose_input_stage_has_not_finished_is_refused(recipe, calls
     log.clear()
     run_pipeline(recipe(), only=["rl:short"], force=True, echo=lambda s: None)
     assert log == ["rl:short"]  # its input finished with these settings: allowed
+
+
+def test_a_model_directory_is_hashed_by_its_checkpoint_files(recipe, tmp_path):
+    """RL (and eval) from a directory: a checkpoint rewritten in place must not reuse the RL run made from the old."""
+    d = tmp_path / "ckpt" / "m"
+    d.mkdir(parents=True)
+    (d / "config.json").write_text("{}")
+    (d / "model.safetensors").write_bytes(b"x" * 10)
+    rl_hash = lambda: {s.id: s.hash for s in plan(recipe(f"rl.init_from=[short,{d}]"), time_probe=False)}["rl:m"]  # noqa: E731
+    first = rl_hash()
+    assert rl_hash() == first
+    (d / "model.safetensors").write_bytes(b"y" * 12)
+    assert rl_hash() != first
+
+
+def test_a_stage_cached_by_another_version_says_so(recipe, calls, tmp_path):
+    run_pipeline(recipe(), echo=lambda s: None)
+    path = tmp_path / "runs/t/pipeline.json"
+    state = json.loads(path.read_text())
+    state["data:base"]["octothinker"] = "0.0.1"
+    path.write_text(json.dumps(state))
+    out = []
+    run_pipeline(recipe(), echo=out.append)
+    skipped = [x for x in "\n".join(out).splitlines() if "skipped" in x]
+    assert [x for x in skipped if "made by octothinker 0.0.1" in x] == [skipped[0]]  # data:base only
+    assert "data:base: cached" in skipped[0] and "--force reruns it" in skipped[0]
