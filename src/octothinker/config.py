@@ -125,6 +125,9 @@ class TokenizerConfig:
             raise ValueError(f"sample_docs: must be > 0, got {self.sample_docs}")
 
 
+DECONTAM_MIN_WORDS = 6  # = data.decontam.MIN_WORDS (tested): kept here so loading a recipe imports no data code
+
+
 @dataclass
 class DecontamConfig:
     ngram: int = 13
@@ -132,8 +135,9 @@ class DecontamConfig:
     benchmark_dir: Optional[str] = None  # real benchmarks checked too when given
 
     def validate(self) -> None:
-        if self.ngram < 3:
-            raise ValueError(f"ngram: must be >= 3, got {self.ngram}")
+        if self.ngram < DECONTAM_MIN_WORDS:
+            raise ValueError(f"ngram: must be >= {DECONTAM_MIN_WORDS}, got {self.ngram} (the index finds n-grams by their "
+                             f"first {DECONTAM_MIN_WORDS} words, so a shorter one could never match)")
 
 
 @dataclass

@@ -57,10 +57,14 @@ def plan(recipe: Recipe, time_probe: bool = True) -> list[Stage]:
     world = to_dict(recipe.toyworld)
     data_settings = {k: v for k, v in to_dict(recipe.data).items() if k != "mixtures"}  # a mixture hashes only its own
     data_common = {"toyworld": world, "tokenizer": to_dict(recipe.tokenizer), "data": data_settings, "seed": recipe.run.seed}
+    from .data.readers import data_files_stamp
+
+    stamp = data_files_stamp(recipe)  # local source files and the benchmark folder, by name, size and mtime
+    data_files = {"files": stamp} if stamp else {}
     used_mixtures = [st.mixture for st in recipe.midtrain.stages.values()]
     for mix in dict.fromkeys(used_mixtures or list(recipe.data.mixtures)):
         tokens = recipe.data.mixtures[mix].tokens
-        cfg = {**data_common, "mixture": to_dict(recipe.data.mixtures[mix])}  # what `data.build.mixture_hash` covers
+        cfg = {**data_common, "mixture": to_dict(recipe.data.mixtures[mix]), **data_files}  # as `data.build.mixture_hash`
         stages.append(Stage("data", mix, [], cfg, output=paths.data(mix), work={"fixed_s": 5, "data_tokens": tokens}))
     trainer_common = {k: v for k, v in to_dict(recipe.midtrain).items() if k != "stages"}
     for name, st in recipe.midtrain.stages.items():

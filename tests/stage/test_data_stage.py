@@ -178,3 +178,24 @@ def test_data_stages_side_by_side_build_the_shared_tokenizer_once(tmp_path, monk
     for t in threads:
         t.join()
     assert errors == [] and len(trained) == 1 and len(results) == 2 and len(set(results)) == 1
+
+
+def test_an_edited_local_source_file_is_rebuilt_not_called_up_to_date(tmp_path, capsys):
+    """The data hash covers a local source's files (name, size, mtime), not only its path."""
+    import os
+
+    from octothinker.pipeline import plan
+
+    src = tmp_path / "mine.jsonl"
+    src.write_text("".join(json.dumps({"text": f"document number {i} about apples and pears"}) + "\n" for i in range(40)))
+    recipe = _recipe(tmp_path / "runs", sources={"mine": {"kind": "local", "path": str(src), "template": "web"}},
+                     mixtures={"m": {"weights": {"mine": 1.0}, "tokens": 500}})
+    first = json.loads((run_data(recipe) / "m" / "manifest.json").read_text())["config_hash"]
+    h1 = {s.id: s.hash for s in plan(recipe, time_probe=False)}["data:m"]
+    with open(src, "a") as fh:
+        fh.write(json.dumps({"text": "one more document about plums"}) + "\n")
+    os.utime(src, ns=(src.stat().st_atime_ns, src.stat().st_mtime_ns + 10**9))
+    capsys.readouterr()
+    second = json.loads((run_data(recipe) / "m" / "manifest.json").read_text())["config_hash"]
+    assert second != first and "up to date" not in capsys.readouterr().out
+    assert {s.id: s.hash for s in plan(recipe, time_probe=False)}["data:m"] != h1

@@ -76,3 +76,21 @@ def test_load_real_benchmarks_minimal_reader(tmp_path):
     assert got == {"gpqa": ["Why is the sky blue?"], "gsm8k": [BENCH_Q], "svamp": ["Ann has 3 pens. How many?"]}
     with pytest.raises(FileNotFoundError, match="benchmark_dir"):
         load_real_benchmarks(tmp_path / "missing")
+
+
+def test_an_ngram_shorter_than_the_anchor_is_refused():
+    """n-grams are found by their first MIN_WORDS words: a shorter n would silently match nothing."""
+    import pytest
+
+    from octothinker.config import DECONTAM_MIN_WORDS, recipe_from_dict
+    from octothinker.configio import ConfigError
+    from octothinker.data.decontam import MIN_WORDS
+
+    assert DECONTAM_MIN_WORDS == MIN_WORDS
+    with pytest.raises(ValueError, match=f"ngram: must be >= {MIN_WORDS}, got 5"):
+        NgramIndex(5)
+    with pytest.raises(ConfigError, match=r"data.decontamination.ngram: must be >= 6, got 5"):
+        recipe_from_dict({"data": {"decontamination": {"ngram": 5}}})
+    index = NgramIndex(MIN_WORDS)
+    index.add("b", ["Natalia sold clips to many of her friends in April and May"])
+    assert index.match("so Natalia sold clips to many of her friends, they said") == {"b"}

@@ -120,3 +120,14 @@ def test_hub_reader_without_datasets_says_what_to_do(monkeypatch):
     src = SourceConfig(kind="registry", corpus="NuminaMath-1.5")
     with pytest.raises(ImportError, match="local JSONL/Parquet copy"):
         list(iter_documents("n", src, None, BadRecords()))
+
+
+def test_a_byte_order_mark_opening_a_jsonl_file_is_not_an_error(tmp_path):
+    p = tmp_path / "bom.jsonl"
+    p.write_bytes(b"\xef\xbb\xbf" + GOOD.encode() + b"\n" + GOOD.encode() + b"\n")
+    docs, bad = _docs(p)
+    assert len(docs) == 2 and bad.count == 0
+    q = tmp_path / "bom2.jsonl"  # only the file's start may carry one
+    q.write_bytes(GOOD.encode() + b"\n\xef\xbb\xbf" + GOOD.encode() + b"\n")
+    with pytest.raises(BadRecordError, match=r"bom2.jsonl:2: malformed JSON"):
+        _docs(q)

@@ -21,7 +21,7 @@ from ..paths import RunPaths, atomic_dir, atomic_write_json, atomic_write_text
 from .decontam import Decontaminator, build_index
 from .mixture import MixedStream, MixtureSampler, SourceCursor, split_budget
 from .pack import ShardWriter, encode_stream, make_encoder, token_dtype
-from .readers import BadRecords
+from .readers import BadRecords, data_files_stamp
 from .sources import check_source, iter_documents, source_kind
 from .tokenizer import load_tokenizer, train_toy_tokenizer
 
@@ -36,14 +36,21 @@ def tokenizer_hash(recipe) -> str:
     payload = {"tokenizer": to_dict(recipe.tokenizer)}
     if recipe.tokenizer.kind == "toy_bpe":
         payload.update(sources=to_dict(recipe.data.sources), toyworld=to_dict(recipe.toyworld))
+        files = {k: v for k, v in data_files_stamp(recipe).items() if k in recipe.data.sources}
+        if files:  # trained on the sources' files: an edited file is another tokenizer
+            payload["files"] = files
     return _hash(payload)
 
 
 def mixture_hash(recipe, name: str, tok_hash: str) -> str:
     data = to_dict(recipe.data)
     data.pop("mixtures")
-    return _hash({"data": data, "mixture": to_dict(recipe.data.mixtures[name]), "name": name, "tokenizer": tok_hash,
-                  "toyworld": to_dict(recipe.toyworld), "seed": recipe.run.seed})
+    payload = {"data": data, "mixture": to_dict(recipe.data.mixtures[name]), "name": name, "tokenizer": tok_hash,
+               "toyworld": to_dict(recipe.toyworld), "seed": recipe.run.seed}
+    files = data_files_stamp(recipe)
+    if files:  # local files and benchmark folder: an edited file is not "up to date"
+        payload["files"] = files
+    return _hash(payload)
 
 
 def _read_stamp(path: Path) -> dict:

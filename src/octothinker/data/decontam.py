@@ -45,6 +45,8 @@ class NgramIndex:
     """
 
     def __init__(self, n: int = 13):
+        if n < MIN_WORDS:  # `match` looks up MIN_WORDS-word anchors: a shorter n-gram would never be found
+            raise ValueError(f"ngram: must be >= {MIN_WORDS}, got {n}")
         self.n = n
         self.anchors: dict[str, dict[tuple[str, ...], set[str]]] = {}
         self.items: dict[str, int] = {}

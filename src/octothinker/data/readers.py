@@ -62,6 +62,32 @@ def list_files(path: str | Path) -> list[Path]:
     raise FileNotFoundError(f"{path}: no such file or directory")
 
 
+def files_stamp(path: str | Path, every: bool = False) -> list[list]:
+    """[name, size, mtime_ns] of the data files under `path` (with `every`, of all its files): cheap, and it changes
+    when a file is edited, added or removed, so a cache keyed on it is not reused for other contents. [] when the
+    path does not exist (the reader says so when it is used)."""
+    root = Path(path)
+    try:
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if every and root.is_dir() else list_files(root)
+    except FileNotFoundError:
+        return []
+    out = []
+    for f in files:
+        st = f.stat()
+        out.append([str(f.relative_to(root)) if f != root else f.name, st.st_size, st.st_mtime_ns])
+    return out
+
+
+def data_files_stamp(recipe) -> dict:
+    """`files_stamp` of every source with a local path and of the decontamination benchmark folder ({} for the
+    toy world): what the data stages read besides the recipe."""
+    out = {name: files_stamp(src.path) for name, src in recipe.data.sources.items() if src.path}
+    bdir = recipe.data.decontamination.benchmark_dir
+    if bdir:
+        out["decontamination.benchmark_dir"] = files_stamp(bdir, every=True)
+    return {k: v for k, v in out.items() if v}
+
+
 def read_jsonl(path: str | Path, bad: BadRecords) -> Iterator[tuple[int, dict]]:
     """Yield (1-based line, object) per non-blank line; undecodable or non-object lines go to `bad`."""
     path = Path(path)
@@ -72,7 +98,7 @@ def read_jsonl(path: str | Path, bad: BadRecords) -> Iterator[tuple[int, dict]]:
             if not raw.strip():
                 continue
             try:
-                text = raw.decode("utf-8")
+                text = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")  # a byte-order mark may open the file
             except UnicodeDecodeError as exc:
                 bad.report(path, lineno, f"not valid UTF-8 (byte {exc.start} of the line: {raw[exc.start:exc.start + 4]!r})")
                 continue
