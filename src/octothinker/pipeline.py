@@ -136,15 +136,14 @@ def _source(recipe: Recipe, src: str, stages: list[Stage]) -> tuple[list[str], o
 def _dir_stamp(src: str):
     """What a hash records of a model directory: the name, and when it exists the resolved checkpoint's files
     (name, size, mtime), so a checkpoint rewritten in place is not taken for the one a cached stage read."""
+    from .data.readers import files_stamp
     from .model.checkpoint import latest_checkpoint
 
     p = Path(src)
     ck = (p if (p / "config.json").is_file() else latest_checkpoint(p)) if p.is_dir() else None
     if ck is None:
         return src
-    files = sorted(f for f in Path(ck).iterdir() if f.is_file())
-    return {"name": src, "checkpoint": str(Path(ck).resolve()),
-            "files": [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]}
+    return {"name": src, "checkpoint": str(Path(ck).resolve()), "files": files_stamp(ck, every=True)}
 
 
 def _rl_settings(recipe: Recipe, run_cfg) -> dict:
@@ -211,6 +210,11 @@ def is_cached(stage: Stage, state: dict) -> bool:
     """Whether `state` records `stage` finished with its current config hash."""
     prev = state.get(stage.id, {})
     return prev.get("status") == "done" and prev.get("hash") == stage.hash
+
+
+def _reusable(stage: Stage, state: dict) -> bool:
+    """Cached (`is_cached`) and its output still there: a run skips it, and a stage after it may read it."""
+    return is_cached(stage, state) and bool(stage.output) and stage.output.exists()
 
 
 def describe_plan(recipe: Recipe, stages: list[Stage], state: dict, budget: bool = False) -> str:
@@ -323,11 +327,11 @@ def check_inputs(every: list[Stage], selected: list[Stage], state: dict, force: 
     chosen = {s.id for s in selected}
     by_id = {s.id: s for s in every}
     for s in selected:
-        if not force and is_cached(s, state) and s.output and s.output.exists():
+        if not force and _reusable(s, state):
             continue  # skipped anyway
         for d in s.deps:
             dep = by_id.get(d)
-            if d in chosen or dep is None or (is_cached(dep, state) and dep.output and dep.output.exists()):
+            if d in chosen or dep is None or _reusable(dep, state):
                 continue
             prev = state.get(d, {})
             why = ("made with other settings" if prev.get("status") == "done" else
@@ -344,7 +348,7 @@ def prepare(recipe: Recipe, stages: list[Stage], state: dict, force: bool, echo:
     book = Book(recipe, stages, state, force, echo)
     todo = []
     for s in stages:
-        if not force and is_cached(s, state) and s.output and s.output.exists():
+        if not force and _reusable(s, state):
             book.skip(s)
         else:
             todo.append(s)

@@ -1,32 +1,17 @@
 """Eval stage on a tiny random model: every benchmark through the CLI, and a recipe-driven RL-template run."""
 import json
 
-import pytest
-
-from octothinker.config import ModelConfig, recipe_from_dict
-from octothinker.data.tokenizer import train_toy_tokenizer
+from octothinker.config import recipe_from_dict
 from octothinker.eval.benchmarks import ALL
 from octothinker.eval.fixtures import write_fixture_benchmarks
-from octothinker.model.build import build_model
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tiny")
-    tok = train_toy_tokenizer(["Question: what is 3 + 4?\nAnswer: 7. The answer is \\boxed{7}.\n\n"] * 10, vocab_size=300)
-    cfg = ModelConfig(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, num_kv_heads=2,
-                      max_position_embeddings=4096)
-    build_model(cfg, tok).save_pretrained(d)
-    tok.save_pretrained(d)
-    return d
-
-
-def test_cli_runs_every_benchmark(model_dir, tmp_path, capsys):
+def test_cli_runs_every_benchmark(tiny_model_dir, tmp_path, capsys):
     from octothinker.cli import main
 
     bench = write_fixture_benchmarks(tmp_path / "bench")
     out = tmp_path / "out"
-    rc = main(["eval", str(model_dir), "--benchmarks", ",".join(ALL), "--benchmark-dir", str(bench), "--limit", "2",
+    rc = main(["eval", str(tiny_model_dir), "--benchmarks", ",".join(ALL), "--benchmark-dir", str(bench), "--limit", "2",
                "--max-new-tokens", "4", "--out", str(out)])
     assert rc == 0
     summary = json.loads((out / "summary.json").read_text())
@@ -39,20 +24,20 @@ def test_cli_runs_every_benchmark(model_dir, tmp_path, capsys):
     assert "gsm8k" in header and "toy_olympiad" in header and "avg" in header
 
 
-def test_run_eval_recipe_rl_template_sampling(model_dir, tmp_path):
+def test_run_eval_recipe_rl_template_sampling(tiny_model_dir, tmp_path):
     from octothinker.eval import run_eval
 
     recipe = recipe_from_dict({
         "run": {"name": "r", "root": str(tmp_path / "runs")},
-        "eval": {"benchmarks": ["toy_gsm", "toy_math"], "models": [str(model_dir)], "protocol": "rl_template",
+        "eval": {"benchmarks": ["toy_gsm", "toy_math"], "models": [str(tiny_model_dir)], "protocol": "rl_template",
                  "template": "complex", "limit": 2, "max_new_tokens": 4, "temperature": 1.0, "n_samples": 2},
         "toyworld": {"benchmark_size": 4},
     })
     root = run_eval(recipe, progress=False)
-    summary = json.loads((root / model_dir.name / "summary.json").read_text())
+    summary = json.loads((root / tiny_model_dir.name / "summary.json").read_text())
     m = summary["benchmarks"]["toy_gsm"]
     assert {"avg@2", "pass@1", "pass@2", "maj@2", "mean_tokens", "truncation_rate"} <= set(m)
     assert summary["protocol"] == "rl_template" and summary["template"] == "complex"
     assert (root / "summary.json").is_file() and "toy_math" in (root / "table.md").read_text()
-    rows = [json.loads(line) for line in (root / model_dir.name / "toy_gsm.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (root / tiny_model_dir.name / "toy_gsm.jsonl").read_text().splitlines()]
     assert rows[0]["prompt"].endswith("Assistant: <think>") and len(rows[0]["outputs"]) == 2

@@ -8,7 +8,9 @@ from octothinker.paths import read_jsonl
 from octothinker.toyworld import rl_prompts
 
 
-def test_rl_stage_end_to_end(tmp_path):
+def _toy_rl_recipe(tmp_path, rl: dict | None = None, **sections):
+    """A 2-step RL recipe from a tiny base on the toy world (its tokenizer written under the run): the YAML path and
+    the run dir; `rl` adds RL settings, `sections` top-level ones."""
     run = tmp_path / "runs" / "t"
     texts = [r["question"] + " \\boxed{" + str(r["answer"]) + "}" for r in rl_prompts(ToyWorldConfig(rl_prompts=50))]
     train_toy_tokenizer(texts, 300).save_pretrained(str(run / "data" / "tokenizer"))
@@ -17,11 +19,16 @@ def test_rl_stage_end_to_end(tmp_path):
         "toyworld": {"rl_prompts": 20, "benchmark_size": 10},
         "model": {"hidden_size": 32, "intermediate_size": 64, "num_layers": 2, "num_heads": 2, "num_kv_heads": 2},
         "rl": {"steps": 2, "prompts_per_step": 2, "group_size": 2, "mini_batch_size": 4, "max_response_tokens": 6,
-               "length_schedule": {1: 8}, "validate_every": 2, "validate_limit": 2, "validate_benchmarks": ["toy_gsm"],
-               "save_every": 1, "template": "complex"},
+               "validate_every": 2, "validate_limit": 2, "validate_benchmarks": ["toy_gsm"], **(rl or {})},
+        **sections,
     }
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(recipe))
+    return path, run
+
+
+def test_rl_stage_end_to_end(tmp_path):
+    path, run = _toy_rl_recipe(tmp_path, {"length_schedule": {1: 8}, "save_every": 1, "template": "complex"})
     assert main(["rl", str(path), "rl.lr=1e-4"]) == 0
     out = run / "rl" / "base"
     rows = read_jsonl(out / "metrics.jsonl")
@@ -42,19 +49,7 @@ def test_rl_rows_go_to_the_recipes_tracking_sinks(tmp_path, monkeypatch):
     trackio.log = lambda row, step=None: logged.append(("log", step))
     trackio.finish = lambda: logged.append(("finish",))
     monkeypatch.setitem(sys.modules, "trackio", trackio)
-    run = tmp_path / "runs" / "t"
-    texts = [r["question"] + " \\boxed{" + str(r["answer"]) + "}" for r in rl_prompts(ToyWorldConfig(rl_prompts=50))]
-    train_toy_tokenizer(texts, 300).save_pretrained(str(run / "data" / "tokenizer"))
-    recipe = {
-        "run": {"name": "t", "root": str(tmp_path / "runs"), "device": "cpu"},
-        "toyworld": {"rl_prompts": 20, "benchmark_size": 10},
-        "model": {"hidden_size": 32, "intermediate_size": 64, "num_layers": 2, "num_heads": 2, "num_kv_heads": 2},
-        "rl": {"steps": 2, "prompts_per_step": 2, "group_size": 2, "mini_batch_size": 4, "max_response_tokens": 6,
-               "validate_every": 2, "validate_limit": 2, "validate_benchmarks": ["toy_gsm"]},
-        "report": {"tracking": {"sinks": ["trackio"]}},
-    }
-    path = tmp_path / "r.yaml"
-    path.write_text(yaml.safe_dump(recipe))
+    path, run = _toy_rl_recipe(tmp_path, report={"tracking": {"sinks": ["trackio"]}})
     assert main(["rl", str(path)]) == 0
     assert logged == [("init", "t/rl/base"), ("log", 0), ("log", 1), ("log", 2), ("finish",)]
     assert [r["step"] for r in read_jsonl(run / "rl" / "base" / "metrics.jsonl")] == [0, 1, 2]

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from octothinker.cli import build_parser, main
-from octothinker.config import ModelConfig, ToyWorldConfig, load_recipe, recipe_from_dict
-from octothinker.data.tokenizer import train_toy_tokenizer
+from octothinker.config import ToyWorldConfig, load_recipe, recipe_from_dict
 from octothinker.eval import backends, runner
 from octothinker.eval.backends import HFBackend, Sampling
 from octothinker.eval.benchmarks import load_benchmark
@@ -16,7 +15,6 @@ from octothinker.eval.cli import _apply
 from octothinker.eval.fixtures import write_fixture_benchmarks
 from octothinker.eval.generation import Completion
 from octothinker.eval.runner import draw_seed, evaluate_model, model_settings
-from octothinker.model.build import build_model
 from octothinker.model.vllm_engine import VLLMEngine, VLLMUnavailable, require_vllm
 from octothinker.paths import read_jsonl
 
@@ -139,17 +137,6 @@ def test_cache_rows_with_another_gold_are_regenerated(tmp_path):
 
 # 3. a resumed sampled eval draws what an uninterrupted one does --------------------------------------------------
 
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tiny")
-    tok = train_toy_tokenizer(["Question: what is 3 + 4?\nAnswer: 7. The answer is \\boxed{7}.\n\n"] * 10, vocab_size=300)
-    cfg = ModelConfig(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, num_kv_heads=2,
-                      max_position_embeddings=4096)
-    build_model(cfg, tok).save_pretrained(d)
-    tok.save_pretrained(d)
-    return d
-
-
 class Recording:
     """An in-process HF backend that records each call's prompt count and seed."""
 
@@ -164,21 +151,21 @@ class Recording:
 
 
 @pytest.fixture(scope="module")
-def hf(tiny_dir):
-    return HFBackend(tiny_dir, device="cpu", batch_size=2)
+def hf(tiny_model_dir):
+    return HFBackend(tiny_model_dir, device="cpu", batch_size=2)
 
 
-def _eval(tiny_dir, hf, out, sampling, **kw):
+def _eval(tiny_model_dir, hf, out, sampling, **kw):
     rec = Recording(hf)
-    evaluate_model(tiny_dir, ["toy_gsm"], out, protocol="rl_template", limit=5, sampling=sampling, backend=rec,
+    evaluate_model(tiny_model_dir, ["toy_gsm"], out, protocol="rl_template", limit=5, sampling=sampling, backend=rec,
                    batch_size=2, progress=False, **kw)
     return rec, read_jsonl(out / "toy_gsm.jsonl")
 
 
 @pytest.mark.parametrize("temperature", [1.0, 0.0])
-def test_interrupted_then_resumed_equals_uninterrupted(tiny_dir, hf, tmp_path, monkeypatch, temperature):
+def test_interrupted_then_resumed_equals_uninterrupted(tiny_model_dir, hf, tmp_path, monkeypatch, temperature):
     sampling = Sampling(max_new_tokens=6, temperature=temperature, n=3, seed=7)
-    full, want = _eval(tiny_dir, hf, tmp_path / "full", sampling)
+    full, want = _eval(tiny_model_dir, hf, tmp_path / "full", sampling)
     assert len(want) == 5 and all(len(r["outputs"]) == 3 for r in want)
     if temperature > 0:  # fixed draws of 2 problems, each with its own seed (the first keeps the run's seed)
         assert full.calls == [(2, 7), (2, draw_seed(7, 1)), (1, draw_seed(7, 2))]
@@ -197,16 +184,16 @@ def test_interrupted_then_resumed_equals_uninterrupted(tiny_dir, hf, tmp_path, m
 
     monkeypatch.setattr(runner, "grade_outputs", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        _eval(tiny_dir, hf, tmp_path / "resumed", sampling)
+        _eval(tiny_model_dir, hf, tmp_path / "resumed", sampling)
     monkeypatch.setattr(runner, "grade_outputs", grade)
-    resumed, got = _eval(tiny_dir, hf, tmp_path / "resumed", sampling)
+    resumed, got = _eval(tiny_model_dir, hf, tmp_path / "resumed", sampling)
     assert got == want
     if temperature > 0:  # the half-cached draw is drawn again whole, then the last one
         assert resumed.calls == [(2, draw_seed(7, 1)), (1, draw_seed(7, 2))]
     else:  # greedy resumes from the first missing problem, as before
         assert resumed.calls == [(2, 7)]
     # a third run reuses everything
-    again, rows = _eval(tiny_dir, hf, tmp_path / "resumed", sampling)
+    again, rows = _eval(tiny_model_dir, hf, tmp_path / "resumed", sampling)
     assert again.calls == [] and rows == want
 
 

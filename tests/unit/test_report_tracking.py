@@ -94,3 +94,10 @@ def test_nested_numbers_reach_the_sinks_as_key_slash_sub(tmp_path, fake_sinks):
         t.log({"step": 4, "heldout_loss": {"general": 1.5, "qa": 2}, "tags": {"a": "x"}})
     assert ("trackio.log", {"step": 4.0, "heldout_loss/general": 1.5, "heldout_loss/qa": 2.0}, 4) in fake_sinks.calls
     assert Tracker.open(None, tmp_path / "n.jsonl", "r").sinks == []
+
+
+def test_send_forwards_to_the_sinks_only(tmp_path, fake_sinks):
+    """For a row already in the JSONL (RL's deferred step-0 row, written first into the file afterwards)."""
+    with Tracker(tmp_path / "m.jsonl", ["trackio"]) as t:
+        t.send({"step": 0, "x": 1})
+    assert ("trackio.log", {"step": 0.0, "x": 1.0}, 0) in fake_sinks.calls and not (tmp_path / "m.jsonl").exists()

@@ -32,22 +32,25 @@ def _hash(payload) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def tokenizer_hash(recipe) -> str:
+def tokenizer_hash(recipe, files: dict | None = None) -> str:
+    """`files`: `data_files_stamp(recipe)` when the caller has it (computed here otherwise)."""
     payload = {"tokenizer": to_dict(recipe.tokenizer)}
     if recipe.tokenizer.kind == "toy_bpe":
         payload.update(sources=to_dict(recipe.data.sources), toyworld=to_dict(recipe.toyworld))
-        files = {k: v for k, v in data_files_stamp(recipe).items() if k in recipe.data.sources}
+        files = {k: v for k, v in (data_files_stamp(recipe) if files is None else files).items()
+                 if k in recipe.data.sources}
         if files:  # trained on the sources' files: an edited file is another tokenizer
             payload["files"] = files
     return _hash(payload)
 
 
-def mixture_hash(recipe, name: str, tok_hash: str) -> str:
+def mixture_hash(recipe, name: str, tok_hash: str, files: dict | None = None) -> str:
+    """`files`: `data_files_stamp(recipe)` when the caller has it (computed here otherwise)."""
     data = to_dict(recipe.data)
     data.pop("mixtures")
     payload = {"data": data, "mixture": to_dict(recipe.data.mixtures[name]), "name": name, "tokenizer": tok_hash,
                "toyworld": to_dict(recipe.toyworld), "seed": recipe.run.seed}
-    files = data_files_stamp(recipe)
+    files = data_files_stamp(recipe) if files is None else files
     if files:  # local files and benchmark folder: an edited file is not "up to date"
         payload["files"] = files
     return _hash(payload)
@@ -77,18 +80,18 @@ def _exclusive(lock: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def build_tokenizer(recipe, paths: RunPaths):
+def build_tokenizer(recipe, paths: RunPaths, files: dict | None = None):
     """Train (toy_bpe) or load (hf) the run's tokenizer into runs/<run>/data/tokenizer/, reusing a matching one;
     one process at a time (parallel data stages share it)."""
     import tempfile
 
     key = hashlib.sha256(str(paths.tokenizer.resolve()).encode()).hexdigest()[:16]  # beside no output: bad input
     with _exclusive(Path(tempfile.gettempdir()) / f"octothinker-tokenizer-{key}.lock"):  # leaves nothing behind
-        return _build_tokenizer(recipe, paths)
+        return _build_tokenizer(recipe, paths, files)
 
 
-def _build_tokenizer(recipe, paths: RunPaths):
-    h = tokenizer_hash(recipe)
+def _build_tokenizer(recipe, paths: RunPaths, files: dict | None):
+    h = tokenizer_hash(recipe, files)
     out = paths.tokenizer
     if _read_stamp(out / TOKENIZER_STAMP).get("config_hash") == h:
         return load_tokenizer(out), h
@@ -222,12 +225,13 @@ def run_data(recipe, mixtures: list[str] | None = None) -> Path:
         raise ValueError(f"unknown mixture(s) {unknown}; declared: {', '.join(recipe.data.mixtures) or '(none)'}")
     for sname, src in recipe.data.sources.items():
         check_source(sname, src)
-    tokenizer, tok_hash = build_tokenizer(recipe, paths)
+    files = data_files_stamp(recipe)  # one scan of the local files for the tokenizer's and every mixture's hash
+    tokenizer, tok_hash = build_tokenizer(recipe, paths, files)
     dc = recipe.data.decontamination
     index = build_index(dc.ngram, recipe.toyworld, dc.benchmark_dir)
     for name in names:
         out = paths.data(name)
-        h = mixture_hash(recipe, name, tok_hash)
+        h = mixture_hash(recipe, name, tok_hash, files)
         if _read_stamp(out / "manifest.json").get("config_hash") == h:
             print(f"data: mixture {name!r} is up to date (config hash {h}); skipped")
             continue

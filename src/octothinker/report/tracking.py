@@ -129,6 +129,10 @@ class Tracker:
 
     def log(self, row: dict) -> None:
         append_jsonl(self.path, row)
+        self.send(row)
+
+    def send(self, row: dict) -> None:
+        """Forward a row to the sinks only (a row already in the JSONL, e.g. one written there out of order)."""
         step = row.get("step")
         step = int(step) if isinstance(step, (int, float)) and not isinstance(step, bool) else None
         for sink in self.sinks:

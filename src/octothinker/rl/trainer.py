@@ -432,8 +432,8 @@ class RLTrainer:
             raise RuntimeError(f"{metrics}: the step-0 validation row is missing and the initial policy is unknown")
         row = {"step": 0, **self.validate(0, initial=self.step0_from, key=key)}  # reloaded only on a cache miss
         atomic_write_text(metrics, "".join(json.dumps(r) + "\n" for r in [row, *rows]))
-        for sink in self.tracker.sinks if self.tracker is not None else []:  # the file has it first; sinks last
-            sink.log(row, 0)
+        if self.tracker is not None:  # the file has it first; the sinks get it last
+            self.tracker.send(row)
 
 
 def _chain_metrics(rb) -> dict:

@@ -190,9 +190,8 @@ def run_midtrain(recipe: Recipe, stages: list[str] | None = None, dry_run: bool 
     for plan in resolve_plans(recipe, dist.world):
         if stages and plan.name not in stages:
             continue
-        parent = RunPaths(recipe.run_dir).midtrain(plan.init_from or "")
-        if plan.init_kind == "stage" and plan.init_from in unfinished and (
-                plan.init_step is None or not (ckpt.step_dir(parent, plan.init_step) / "config.json").is_file()):
+        if plan.init_kind == "stage" and plan.init_from in unfinished and (plan.init_step is None or not (
+                ckpt.step_dir(RunPaths(recipe.run_dir).midtrain(plan.init_from), plan.init_step) / "config.json").is_file()):
             if dist.is_main:
                 print(f"midtrain {plan.name}: not started: its parent {plan.init_from!r} stopped before "
                       f"{'its end' if plan.init_step is None else f'step {plan.init_step}'}")
