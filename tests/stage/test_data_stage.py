@@ -199,3 +199,22 @@ def test_an_edited_local_source_file_is_rebuilt_not_called_up_to_date(tmp_path, 
     second = json.loads((run_data(recipe) / "m" / "manifest.json").read_text())["config_hash"]
     assert second != first and "up to date" not in capsys.readouterr().out
     assert {s.id: s.hash for s in plan(recipe, time_probe=False)}["data:m"] != h1
+
+
+def test_a_held_out_text_repeated_later_in_its_source_is_never_trained_on(tmp_path):
+    """Held-out rows are split off by position; a copy of one further on is dropped (and counted), not trained on."""
+    src = tmp_path / "rep.jsonl"
+    texts = [f"document number {i} about apples and pears" for i in range(12)]
+    rows = texts + [texts[0], texts[1], texts[0]]  # three later copies of the two held-out texts
+    src.write_text("".join(json.dumps({"text": t}) + "\n" for t in rows))
+    recipe = _recipe(tmp_path / "runs", heldout_docs=2, sources={"rep": {"kind": "local", "path": str(src)}},
+                     mixtures={"m": {"weights": {"rep": 1.0}, "tokens": 2000}})
+    out = run_data(recipe) / "m"
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["sources"]["rep"]["heldout_repeats_dropped"] == 3
+    assert m["sources"]["rep"]["docs_per_epoch"] == 10  # 15 rows - 2 held out - 3 copies of them
+    tok = load_tokenizer(m["tokenizer"])
+    flat = np.concatenate([read_shard(out / s["file"], 32, np.uint16).ravel() for s in m["shards"]])
+    docs = tok.decode([t for t in flat.tolist() if t != m["pad_id"]]).split(tok.eos_token)
+    trained = {d.strip() for d in docs if d.strip()}
+    assert texts[0] not in trained and texts[1] not in trained and texts[2] in trained

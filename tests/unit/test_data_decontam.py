@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from octothinker.data.decontam import Decontaminator, NgramIndex, load_real_benchmarks, words
+from octothinker.data.decontam import Decontaminator, MCItem, NgramIndex, load_real_benchmarks, words
 
 BENCH_Q = ("A train leaves the station at noon travelling sixty miles per hour toward a city "
            "two hundred miles away; when does it arrive?")
@@ -94,3 +94,25 @@ def test_an_ngram_shorter_than_the_anchor_is_refused():
     index = NgramIndex(MIN_WORDS)
     index.add("b", ["Natalia sold clips to many of her friends in April and May"])
     assert index.match("so Natalia sold clips to many of her friends, they said") == {"b"}
+
+
+def test_a_short_multiple_choice_stem_flags_only_a_document_with_its_options(tmp_path):
+    """MMLU-style stems of 6-12 words are matched whole; with the options appended, a generic stem in a
+    training document is not leakage, the stem followed by its options is."""
+    stem = "Which of the following statements is true?"
+    (tmp_path / "mmlu_stem").mkdir()
+    (tmp_path / "mmlu_stem" / "test.jsonl").write_text(json.dumps({"question": stem, "options": ["0", "4", "2", "6"], "answer": "B"}) + "\n")
+    (tmp_path / "mathqa").mkdir()
+    (tmp_path / "mathqa" / "test.jsonl").write_text(json.dumps({"problem": "the ratio of 5 : 6 ?", "options": "a ) 1 , b ) 2"}) + "\n")
+    got = load_real_benchmarks(tmp_path)
+    assert got == {"mathqa": [("the ratio of 5 : 6 ? a ) 1 , b ) 2", "the ratio of 5 : 6 ?")],
+                   "mmlu_stem": [(f"{stem} A) 0 B) 4 C) 2 D) 6", stem)]}
+    index = NgramIndex(13)
+    index.add("mmlu_stem", got["mmlu_stem"])
+    assert index.match(f"Lecture notes. {stem} It depends on the axioms chosen.") == set()
+    assert index.match(f"Quiz: {stem} (A) 0 (B) 4 (C) 2 (D) 6. Answer: B") == {"mmlu_stem"}
+    assert index.match(f"Q. {stem}\nA. 0\nB. 4\nC. 2\nD. 6") == {"mmlu_stem"}
+    assert index.match(f"Q. {stem} A. 0 B. 4 and more") == set()  # the whole item, not the stem plus a label
+    long_stem = "Find the degree for the given field extension Q of sqrt 2 and sqrt 3 over the rationals Q"
+    index.add("mmlu_stem", [MCItem(f"{long_stem} A) 0 B) 4", long_stem)])
+    assert index.match(f"Notes: {long_stem}.") == {"mmlu_stem"}  # a long stem keeps its own n-grams

@@ -90,3 +90,18 @@ def test_sampler_state_is_json_round_trippable():
     t = MixtureSampler({"a": 50, "b": 50}, seed=1)
     t.load_state_dict(state)
     assert [s.choose() for _ in range(20)] == [t.choose() for _ in range(20)]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_prefix_keeps_the_token_shares_whatever_the_document_lengths(seed):
+    """Two sources at 0.5, 50- and 1000-token documents: at every point each is within one document of
+    half the tokens so far (a per-document draw gave the long one ~95% of the first 10%)."""
+    cursors = {"s": SourceCursor("s", lambda e, k: iter([("s", 50)] * 10_000)),
+               "l": SourceCursor("l", lambda e, k: iter([("l", 1000)] * 10_000))}
+    stream = MixedStream(MixtureSampler({"s": 100_000, "l": 100_000}, seed), cursors, length=lambda it: it[1])
+    done = {"s": 0, "l": 0}
+    for name, (_, n) in stream:
+        done[name] += n
+        total = done["s"] + done["l"]
+        assert abs(done["l"] - total / 2) <= 1000
+    assert done == {"s": 100_000, "l": 100_000}

@@ -114,8 +114,13 @@ def _build_tokenizer(recipe, paths: RunPaths, files: dict | None):
     return load_tokenizer(out), h
 
 
+def _text_key(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
 class _SourceState:
-    """Per-source bookkeeping of one mixture build: bad records (first pass only) and content hash."""
+    """Per-source bookkeeping of one mixture build: bad records (first pass only), content hash, and the
+    held-out texts, which training never reads (a source may repeat a text after its held-out slice)."""
 
     def __init__(self, name: str, recipe, decon: Decontaminator, encode):
         self.name, self.recipe, self.decon, self.encode = name, recipe, decon, encode
@@ -123,6 +128,15 @@ class _SourceState:
         self.bad = BadRecords(recipe.data.on_bad_record)
         self.sha = hashlib.sha256()
         self.tokens = 0
+        self.heldout_keys: set[bytes] = set()
+        self.heldout_repeats = 0  # training documents dropped as copies of a held-out text (first pass)
+
+    def _not_held_out(self, docs: Iterator[str], count: bool) -> Iterator[str]:
+        for text in docs:
+            if _text_key(text) in self.heldout_keys:
+                self.heldout_repeats += count
+                continue
+            yield text
 
     def documents(self, first_pass: bool) -> Iterator[str]:
         bad = self.bad if first_pass else BadRecords(self.recipe.data.on_bad_record)
@@ -131,6 +145,8 @@ class _SourceState:
     def open_epoch(self, epoch: int, skip: int) -> Iterator[tuple[str, list[int]]]:
         d = self.recipe.data
         docs = islice(self.documents(epoch == 0), d.heldout_docs, None)
+        if self.heldout_keys:
+            docs = self._not_held_out(docs, count=epoch == 0)
         docs = islice(self.decon.filter(self.name, docs, count=epoch == 0), skip, None)
         return encode_stream(docs, self.encode, d.encode_batch)
 
@@ -152,8 +168,9 @@ def build_mixture(recipe, name: str, tokenizer, tok_dir: Path, out: Path, config
             break
         w = ShardWriter(out / "heldout", d.seq_len, d.shard_rows, dtype, pad, single_file=f"{s}.bin")
         n = 0
-        for _, ids in encode_stream(islice(st.documents(False), d.heldout_docs), encode, d.encode_batch):
+        for text, ids in encode_stream(islice(st.documents(False), d.heldout_docs), encode, d.encode_batch):
             w.add(ids, eos)
+            st.heldout_keys.add(_text_key(text))
             n += 1
         w.close()
         heldout[s] = {"file": f"heldout/{s}.bin", "rows": w.rows, "docs": n, "tokens": w.tokens}
@@ -190,6 +207,7 @@ def build_mixture(recipe, name: str, tokenizer, tok_dir: Path, out: Path, config
             "docs_per_epoch": c.epoch_size,
             "bad_records": st.bad.count,
             "bad_examples": st.bad.examples,
+            "heldout_repeats_dropped": st.heldout_repeats,
             "sha256": st.sha.hexdigest(),
         }
     manifest = {

@@ -2,14 +2,16 @@
 
 Text is normalised to lower-case alphanumeric word tokens; a training document is contaminated by a
 real benchmark when they share an n-gram (default 13 words); questions shorter than n words are
-matched whole (at least `MIN_WORDS` words). Toy benchmark questions are always matched whole.
+matched whole (at least `MIN_WORDS` words). A multiple-choice item is its question followed by its
+options, so a short generic stem ("Which of the following is true?") flags only a document that also
+carries the options. Toy benchmark questions are always matched whole.
 """
 from __future__ import annotations
 
 import json
 import re
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 _WORD = re.compile(r"[a-z0-9]+")
 MIN_WORDS = 6
@@ -29,11 +31,29 @@ REAL_QUESTION_FIELDS = {
     "svamp": ["Body", "Question"],
     "gpqa": ["Question"],
 }
+# multiple-choice options, appended to the question (a list of strings, lettered A-; or one lettered string)
+REAL_OPTION_FIELDS = {"mmlu_stem": "options", "sat": "options", "mathqa": "options"}
 FALLBACK_FIELDS = ["question", "problem", "Question", "Problem", "input", "body", "Body"]
 
 
 def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
+
+
+class MCItem(NamedTuple):
+    """A multiple-choice item: `text` is the stem followed by its lettered options. A stem of at most n
+    words is matched whole with its options (n-grams of it would be the stem plus an option label)."""
+
+    text: str
+    stem: str
+
+
+def mc_item(stem: str, options) -> str | MCItem:
+    """The stem with its options (a list, lettered as printed: "A) 0", "(A) 0", "A. 0" all read "a 0";
+    or one string that carries its own letters); the bare stem where there are none."""
+    if isinstance(options, list):
+        options = " ".join(f"{chr(65 + i)}) {o}" for i, o in enumerate(options) if isinstance(o, str))
+    return MCItem(f"{stem} {options}", stem) if stem and isinstance(options, str) and options.strip() else stem
 
 
 class NgramIndex:
@@ -59,15 +79,16 @@ class NgramIndex:
         anchor = " ".join(seq[:MIN_WORDS])
         self.anchors.setdefault(anchor, {}).setdefault(tuple(seq), set()).add(benchmark)
 
-    def add(self, benchmark: str, texts: Iterable[str], whole: bool = False) -> None:
+    def add(self, benchmark: str, texts: Iterable[str | MCItem], whole: bool = False) -> None:
         self.items.setdefault(benchmark, 0)
         self.too_short.setdefault(benchmark, 0)
         for text in texts:
             self.items[benchmark] += 1
-            w = words(text)
+            short_stem = isinstance(text, MCItem) and len(words(text.stem)) <= self.n
+            w = words(text.text if isinstance(text, MCItem) else text)
             if len(w) < MIN_WORDS:
                 self.too_short[benchmark] += 1
-            elif whole or len(w) <= self.n:
+            elif whole or short_stem or len(w) <= self.n:
                 self._put(w, benchmark)
             else:
                 for i in range(len(w) - self.n + 1):
@@ -87,29 +108,31 @@ class NgramIndex:
         return hits
 
 
-def _question_text(rec: dict, fields: list[str]) -> str:
+def _question_text(rec: dict, fields: list[str], options: str | None = None) -> str | MCItem:
     parts = [rec[f] for f in fields if isinstance(rec.get(f), str)]
     if not parts:
         parts = [rec[f] for f in FALLBACK_FIELDS if isinstance(rec.get(f), str)][:1]
-    return " ".join(parts)
+    return mc_item(" ".join(parts), rec.get(options) if options else None)
 
 
-def load_real_benchmarks(benchmark_dir: str | Path) -> dict[str, list[str]]:
-    """Question texts of every benchmark folder under `benchmark_dir` (JSONL files or a JSON array)."""
+def load_real_benchmarks(benchmark_dir: str | Path) -> dict[str, list[str | MCItem]]:
+    """Question texts (`MCItem`s for multiple choice) of every benchmark folder under `benchmark_dir`
+    (JSONL files or a JSON array)."""
     root = Path(benchmark_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"decontamination.benchmark_dir: {root} is not a directory")
     out: dict[str, list[str]] = {}
     for sub in sorted(p for p in root.iterdir() if p.is_dir()):
         fields = REAL_QUESTION_FIELDS.get(sub.name, FALLBACK_FIELDS)
-        texts: list[str] = []
+        options = REAL_OPTION_FIELDS.get(sub.name)
+        texts: list[str | MCItem] = []
         for f in sorted(sub.glob("*.json*")):
             if f.suffix == ".jsonl":
                 recs = (json.loads(line) for line in f.read_text(encoding="utf-8").splitlines() if line.strip())
             else:
                 data = json.loads(f.read_text(encoding="utf-8"))
                 recs = data if isinstance(data, list) else [data]
-            texts.extend(t for t in (_question_text(r, fields) for r in recs if isinstance(r, dict)) if t)
+            texts.extend(t for t in (_question_text(r, fields, options) for r in recs if isinstance(r, dict)) if t)
         if texts:
             out[sub.name] = texts
     return out

@@ -1,8 +1,8 @@
 """Seeded mixture of sources under a token budget, with upsampling and a saveable position.
 
-`split_budget` turns weights into per-source token targets. `MixtureSampler` draws the next source
-with probability proportional to its remaining target (an urn of tokens: every prefix of the stream
-stays close to the weights, and each source stops at its target). `SourceCursor` replays a source
+`split_budget` turns weights into per-source token targets. `MixtureSampler` takes the next document
+from the source furthest behind its target share (seeded ties): every prefix of the stream stays within
+one document per source of the weights, in tokens, whatever the sources' document lengths. `SourceCursor` replays a source
 endlessly, counting epochs when a small source must be upsampled. `MixedStream` ties them together;
 its `state_dict()` restored into a fresh stream continues the exact same sequence.
 """
@@ -32,7 +32,13 @@ def split_budget(weights: dict[str, float], tokens: int) -> dict[str, int]:
 
 
 class MixtureSampler:
-    """Pick the next source, each with probability proportional to its remaining token target."""
+    """Pick the next source: the one whose emitted tokens are the smallest fraction of its target.
+
+    Balancing tokens, not documents, keeps every prefix of the stream at the weights (within one
+    document per source) whether a source's documents are 50 or 1000 tokens long; a draw per document
+    in proportion to the remaining target front-loads long-document sources. Exact ties (the start,
+    equal progress) go to a seeded random pick, so the seed still sets the order.
+    """
 
     def __init__(self, targets: dict[str, int], seed: int):
         self.names = sorted(k for k, v in targets.items() if v > 0)
@@ -46,17 +52,17 @@ class MixtureSampler:
         return all(self.emitted[k] >= self.targets[k] for k in self.names)
 
     def choose(self) -> str:
-        remaining = [max(self.targets[k] - self.emitted[k], 0) for k in self.names]
-        total = sum(remaining)
-        if total <= 0:
+        open_ = [k for k in self.names if self.emitted[k] < self.targets[k]]
+        if not open_:
             raise RuntimeError("mixture budget already reached")
-        r = self._rng.random() * total
-        acc = 0
-        for name, rem in zip(self.names, remaining):
-            acc += rem
-            if r < acc and rem > 0:
-                return name
-        return next(n for n, rem in zip(reversed(self.names), reversed(remaining)) if rem > 0)
+        best = [open_[0]]
+        for k in open_[1:]:  # compare emitted/target exactly: e_k * t_b vs e_b * t_k
+            lhs, rhs = self.emitted[k] * self.targets[best[0]], self.emitted[best[0]] * self.targets[k]
+            if lhs < rhs:
+                best = [k]
+            elif lhs == rhs:
+                best.append(k)
+        return best[0] if len(best) == 1 else best[self._rng.randrange(len(best))]
 
     def record(self, name: str, n_tokens: int) -> None:
         self.emitted[name] += n_tokens

@@ -151,9 +151,11 @@ def read_named_set(name: str, path: Optional[str] = None,
 # ----------------------------------------------------------------------------- decontamination
 
 
-def _benchmark_questions(toy_cfg, benchmark_dir) -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, str]]:
-    """(toy questions, real questions, skipped real benchmark -> why) for every benchmark the project knows."""
+def _benchmark_questions(toy_cfg, benchmark_dir) -> tuple[dict[str, list[str]], dict[str, list], dict[str, str]]:
+    """(toy questions, real questions (multiple choice with its options), skipped real benchmark -> why) for
+    every benchmark the project knows."""
     from .. import toyworld
+    from ..data.decontam import mc_item
     from ..eval.benchmarks import SPECS, load_benchmark, resolve_dir
 
     toy = {name: [r["question"] for r in toyworld.benchmark(name, toy_cfg)] for name in toyworld.benchmark_names(toy_cfg)}
@@ -165,7 +167,7 @@ def _benchmark_questions(toy_cfg, benchmark_dir) -> tuple[dict[str, list[str]], 
             skipped[name] = NO_LOCAL_COPY
             continue
         try:
-            real[name] = [r["question"] for r in load_benchmark(name, root)]
+            real[name] = [mc_item(r["question"], r.get("choices")) for r in load_benchmark(name, root)]
         except (ValueError, OSError, KeyError, TypeError, ImportError) as exc:
             skipped[name] = f"{type(exc).__name__}: {exc}"
     return toy, real, skipped
