@@ -20,6 +20,7 @@ from .config import Recipe
 from .configio import to_dict
 from .paths import RunPaths, atomic_write_text
 from .pipeline_book import Book, StageFailed, fmt_s
+from .train.plan import trainer_settings
 from .pipeline_eta import (FIXED_BASIS, LAST_RUN_BASIS, LENGTH_BOUND_KINDS, PROBED_KINDS, Rates,  # noqa: F401
                            _eval_work, _readiness_work, _rl_work, _validation_work, calibrate, default_rates,
                            estimate_note, probe_rates, recalibrate, work_seconds)
@@ -66,7 +67,7 @@ def plan(recipe: Recipe, time_probe: bool = True) -> list[Stage]:
         tokens = recipe.data.mixtures[mix].tokens
         cfg = {**data_common, "mixture": to_dict(recipe.data.mixtures[mix]), **data_files}  # as `data.build.mixture_hash`
         stages.append(Stage("data", mix, [], cfg, output=paths.data(mix), work={"fixed_s": 5, "data_tokens": tokens}))
-    trainer_common = {k: v for k, v in to_dict(recipe.midtrain).items() if k != "stages"}
+    trainer_common = trainer_settings(recipe.midtrain)  # as the stage's own hash: cadences do not retrain
     for name, st in recipe.midtrain.stages.items():
         deps = [f"data:{st.mixture}"]
         if st.init_from and st.init_from in recipe.midtrain.stages:

@@ -160,6 +160,10 @@ def _changed(a, b):
     ("eval.models=[base,short,rl-short]", ["report"]),
     # validation reads eval.benchmarks when rl.validate_benchmarks is empty (the default)
     ("eval.benchmarks=[toy_gsm]", ["rl:base", "rl:short", "eval:base", "eval:short", "eval:rl-base", "eval:rl-short", "report"]),
+    # held-out loss cadence and checkpoint spacing leave the weights as they are: nothing re-trains
+    ("midtrain.eval_every_steps=7", []),
+    ("midtrain.heldout_rows=3", []),
+    ("midtrain.checkpoint_every_tokens=999", []),
 ])
 def test_hash_covers_what_a_stage_reads_and_only_that(recipe, override, changed):
     a = {s.id: s.hash for s in plan(recipe(), time_probe=False)}

@@ -56,11 +56,20 @@ def _hash(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+# midtrain settings that leave the trained weights as they are (logging cadence, checkpoint spacing)
+WEIGHT_NEUTRAL = ("eval_every_steps", "heldout_rows", "checkpoint_every_tokens")
+
+
+def trainer_settings(mc) -> dict:
+    """The `midtrain:` settings (less its stages) that a stage's weights depend on: the part of its cache keys."""
+    return {k: v for k, v in to_dict(mc).items() if k != "stages" and k not in WEIGHT_NEUTRAL}
+
+
 def resolve_plans(recipe: Recipe, world: int = 1) -> list[StagePlan]:
     """One plan per stage in recipe order; errors name the recipe key at fault."""
     mc = recipe.midtrain
     paths = RunPaths(recipe.run_dir)
-    common = {k: v for k, v in to_dict(mc).items() if k not in ("stages", "eval_every_steps", "heldout_rows", "checkpoint_every_tokens")}
+    common = trainer_settings(mc)
     plans: dict[str, StagePlan] = {}
     for name, st in mc.stages.items():
         data_dir = paths.data(st.mixture)
