@@ -20,6 +20,7 @@ from .config import Recipe
 from .configio import to_dict
 from .paths import RunPaths, atomic_write_text
 from .pipeline_book import Book, StageFailed, fmt_s
+from .data.mixture import BUILD_VERSION
 from .train.plan import trainer_settings
 from .pipeline_eta import (FIXED_BASIS, LAST_RUN_BASIS, LENGTH_BOUND_KINDS, PROBED_KINDS, Rates,  # noqa: F401
                            _eval_work, _readiness_work, _rl_work, _validation_work, calibrate, default_rates,
@@ -57,7 +58,8 @@ def plan(recipe: Recipe, time_probe: bool = True) -> list[Stage]:
     stages: list[Stage] = []
     world = to_dict(recipe.toyworld)
     data_settings = {k: v for k, v in to_dict(recipe.data).items() if k != "mixtures"}  # a mixture hashes only its own
-    data_common = {"toyworld": world, "tokenizer": to_dict(recipe.tokenizer), "data": data_settings, "seed": recipe.run.seed}
+    data_common = {"toyworld": world, "tokenizer": to_dict(recipe.tokenizer), "data": data_settings, "seed": recipe.run.seed,
+                   "build": BUILD_VERSION}  # as `data.build.mixture_hash`
     from .data.readers import data_files_stamp
 
     stamp = data_files_stamp(recipe)  # local source files and the benchmark folder, by name, size and mtime

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from octothinker.data.decontam import Decontaminator, MCItem, NgramIndex, load_real_benchmarks, words
+from octothinker.data.decontam import Decontaminator, MCItem, NgramIndex, load_real_benchmarks, mc_item, words
 
 BENCH_Q = ("A train leaves the station at noon travelling sixty miles per hour toward a city "
            "two hundred miles away; when does it arrive?")
@@ -97,8 +97,9 @@ def test_an_ngram_shorter_than_the_anchor_is_refused():
 
 
 def test_a_short_multiple_choice_stem_flags_only_a_document_with_its_options(tmp_path):
-    """MMLU-style stems of 6-12 words are matched whole; with the options appended, a generic stem in a
-    training document is not leakage, the stem followed by its options is."""
+    """MMLU-style stems of at most n words are matched whole; with the options appended, a generic stem in
+    a training document is not leakage, the stem followed by its options is, and so is the stem alone as
+    the entire text (a copied question)."""
     stem = "Which of the following statements is true?"
     (tmp_path / "mmlu_stem").mkdir()
     (tmp_path / "mmlu_stem" / "test.jsonl").write_text(json.dumps({"question": stem, "options": ["0", "4", "2", "6"], "answer": "B"}) + "\n")
@@ -116,3 +117,8 @@ def test_a_short_multiple_choice_stem_flags_only_a_document_with_its_options(tmp
     long_stem = "Find the degree for the given field extension Q of sqrt 2 and sqrt 3 over the rationals Q"
     index.add("mmlu_stem", [MCItem(f"{long_stem} A) 0 B) 4", long_stem)])
     assert index.match(f"Notes: {long_stem}.") == {"mmlu_stem"}  # a long stem keeps its own n-grams
+    assert index.match(stem) == {"mmlu_stem"} and index.match(f"{stem} Discuss.") == set()
+    options_only = NgramIndex(6)
+    options_only.add("mmlu_stem", [mc_item(long_stem, [1, 2, 3, 4])])  # numbers lettered as strings
+    assert options_only.match("Pick one: (A) 1 (B) 2 (C) 3 (D) 4") == set()  # never n-grams of the options alone
+    assert mc_item("Which of the following statements is true?", ["", " "]) == "Which of the following statements is true?"

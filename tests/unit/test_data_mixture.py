@@ -89,7 +89,15 @@ def test_sampler_state_is_json_round_trippable():
     state = json.loads(json.dumps(s.state_dict()))
     t = MixtureSampler({"a": 50, "b": 50}, seed=1)
     t.load_state_dict(state)
-    assert [s.choose() for _ in range(20)] == [t.choose() for _ in range(20)]
+
+    def run(m):  # equal lengths tie at every other pick, so the restored RNG decides half of these
+        out = []
+        for _ in range(14):
+            out.append(m.choose())
+            m.record(out[-1], 5)
+        return out
+
+    assert run(s) == run(t)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -235,3 +235,18 @@ def test_a_stage_cached_by_another_version_says_so(recipe, calls, tmp_path):
     skipped = [x for x in "\n".join(out).splitlines() if "skipped" in x]
     assert [x for x in skipped if "made by octothinker 0.0.1" in x] == [skipped[0]]  # data:base only
     assert "data:base: cached" in skipped[0] and "--force reruns it" in skipped[0]
+
+
+def test_a_new_data_build_version_rebuilds_the_data_and_everything_trained_on_it(recipe, monkeypatch):
+    """Shards built by an older data stage (another sampler, held-out copies kept) are not "up to date"."""
+    from octothinker import pipeline as pl
+    from octothinker.data import build
+
+    r = recipe()
+    a = {s.id: s.hash for s in plan(r, time_probe=False)}
+    before = build.mixture_hash(r, "mix", "tok", files={})
+    monkeypatch.setattr(pl, "BUILD_VERSION", 999)
+    monkeypatch.setattr(build, "BUILD_VERSION", 999)
+    b = {s.id: s.hash for s in plan(r, time_probe=False)}
+    assert build.mixture_hash(r, "mix", "tok", files={}) != before
+    assert "data:mix" in _changed(a, b) and "midtrain:short" in _changed(a, b)

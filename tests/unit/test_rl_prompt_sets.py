@@ -274,3 +274,19 @@ def test_content_hash_changes_with_the_prompts():
 ])
 def test_summary_line(decontam, expected):
     assert summary({"source": "s.jsonl", "read": 3, "count": 2, "decontamination": decontam}) == expected
+
+
+def test_a_prompt_that_copies_a_short_multiple_choice_stem_is_dropped(tmp_path):
+    """mmlu_stem is indexed as stem + options; an RL prompt carries no options, so a copied short stem is
+    caught whole, while a prompt that only contains the generic stem is kept."""
+    from octothinker.rl.prompt_sets import decontaminate
+
+    stem = "Which of the following statements about primes is true?"
+    root = tmp_path / "bench"
+    (root / "mmlu_stem").mkdir(parents=True)
+    _jsonl(root / "mmlu_stem" / "test.jsonl", [{"question": stem, "options": ["2 is odd", "3 is even", "2 is prime", "1 is prime"],
+                                                "answer": "C", "topic": "college_mathematics"}])
+    prompts = [{"id": "1", "question": stem, "answer": "C"},
+               {"id": "2", "question": f"{stem} Prove your answer for 7 and 9.", "answer": "7"}]
+    kept, report = decontaminate(prompts, TOY, str(root))
+    assert [p["id"] for p in kept] == ["2"] and report["benchmarks"]["mmlu_stem"]["dropped"] == 1

@@ -19,7 +19,7 @@ from ..progress import progress
 from ..configio import to_dict
 from ..paths import RunPaths, atomic_dir, atomic_write_json, atomic_write_text
 from .decontam import Decontaminator, build_index
-from .mixture import MixedStream, MixtureSampler, SourceCursor, split_budget
+from .mixture import BUILD_VERSION, MixedStream, MixtureSampler, SourceCursor, split_budget
 from .pack import ShardWriter, encode_stream, make_encoder, token_dtype
 from .readers import BadRecords, data_files_stamp
 from .sources import check_source, iter_documents, source_kind
@@ -49,7 +49,7 @@ def mixture_hash(recipe, name: str, tok_hash: str, files: dict | None = None) ->
     data = to_dict(recipe.data)
     data.pop("mixtures")
     payload = {"data": data, "mixture": to_dict(recipe.data.mixtures[name]), "name": name, "tokenizer": tok_hash,
-               "toyworld": to_dict(recipe.toyworld), "seed": recipe.run.seed}
+               "toyworld": to_dict(recipe.toyworld), "seed": recipe.run.seed, "build": BUILD_VERSION}
     files = data_files_stamp(recipe) if files is None else files
     if files:  # local files and benchmark folder: an edited file is not "up to date"
         payload["files"] = files

@@ -42,7 +42,8 @@ def words(text: str) -> list[str]:
 
 class MCItem(NamedTuple):
     """A multiple-choice item: `text` is the stem followed by its lettered options. A stem of at most n
-    words is matched whole with its options (n-grams of it would be the stem plus an option label)."""
+    words is matched whole with its options, or as the entire text (a copied question); a longer stem by
+    its own n-grams (n-grams over the options alone would flag any "(A) 1 (B) 2 (C) 3")."""
 
     text: str
     stem: str
@@ -52,8 +53,9 @@ def mc_item(stem: str, options) -> str | MCItem:
     """The stem with its options (a list, lettered as printed: "A) 0", "(A) 0", "A. 0" all read "a 0";
     or one string that carries its own letters); the bare stem where there are none."""
     if isinstance(options, list):
-        options = " ".join(f"{chr(65 + i)}) {o}" for i, o in enumerate(options) if isinstance(o, str))
-    return MCItem(f"{stem} {options}", stem) if stem and isinstance(options, str) and options.strip() else stem
+        options = " ".join(f"{chr(65 + i)}) {o}" for i, o in enumerate(options)
+                           if isinstance(o, (str, int, float)) and str(o).strip())
+    return MCItem(f"{stem} {options}", stem) if stem and isinstance(options, str) and words(options) else stem
 
 
 class NgramIndex:
@@ -71,9 +73,10 @@ class NgramIndex:
         self.anchors: dict[str, dict[tuple[str, ...], set[str]]] = {}
         self.items: dict[str, int] = {}
         self.too_short: dict[str, int] = {}
+        self.exact: dict[tuple[str, ...], set[str]] = {}  # short MC stems: a text that is one of them, whole
 
     def __len__(self) -> int:
-        return len(self.anchors)
+        return len(self.anchors) + len(self.exact)
 
     def _put(self, seq: list[str], benchmark: str) -> None:
         anchor = " ".join(seq[:MIN_WORDS])
@@ -84,8 +87,15 @@ class NgramIndex:
         self.too_short.setdefault(benchmark, 0)
         for text in texts:
             self.items[benchmark] += 1
-            short_stem = isinstance(text, MCItem) and len(words(text.stem)) <= self.n
-            w = words(text.text if isinstance(text, MCItem) else text)
+            short_stem = False
+            if isinstance(text, MCItem):
+                stem = words(text.stem)
+                short_stem = len(stem) <= self.n
+                if short_stem and len(stem) >= MIN_WORDS:
+                    self.exact.setdefault(tuple(stem), set()).add(benchmark)
+                w = words(text.text) if short_stem else stem
+            else:
+                w = words(text)
             if len(w) < MIN_WORDS:
                 self.too_short[benchmark] += 1
             elif whole or short_stem or len(w) <= self.n:
@@ -97,7 +107,7 @@ class NgramIndex:
     def match(self, text: str) -> set[str]:
         """Benchmarks with an indexed word sequence occurring in `text`."""
         w = words(text)
-        hits: set[str] = set()
+        hits: set[str] = set(self.exact.get(tuple(w), ()))
         for i in range(len(w) - MIN_WORDS + 1):
             cands = self.anchors.get(" ".join(w[i:i + MIN_WORDS]))
             if not cands:
@@ -121,7 +131,7 @@ def load_real_benchmarks(benchmark_dir: str | Path) -> dict[str, list[str | MCIt
     root = Path(benchmark_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"decontamination.benchmark_dir: {root} is not a directory")
-    out: dict[str, list[str]] = {}
+    out: dict[str, list[str | MCItem]] = {}
     for sub in sorted(p for p in root.iterdir() if p.is_dir()):
         fields = REAL_QUESTION_FIELDS.get(sub.name, FALLBACK_FIELDS)
         options = REAL_OPTION_FIELDS.get(sub.name)

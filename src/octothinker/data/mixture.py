@@ -13,6 +13,11 @@ import random
 from typing import Any, Callable, Iterator
 
 
+# What a mixture's shards hold for a given recipe; bumped when the build changes it, so cached data (and what
+# was trained on it) is rebuilt: 2 = token-balanced sampler, held-out copies skipped (session 10).
+BUILD_VERSION = 2
+
+
 def split_budget(weights: dict[str, float], tokens: int) -> dict[str, int]:
     """Per-source token targets proportional to the weights, summing exactly to `tokens`.
 

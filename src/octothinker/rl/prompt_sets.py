@@ -155,7 +155,7 @@ def _benchmark_questions(toy_cfg, benchmark_dir) -> tuple[dict[str, list[str]], 
     """(toy questions, real questions (multiple choice with its options), skipped real benchmark -> why) for
     every benchmark the project knows."""
     from .. import toyworld
-    from ..data.decontam import mc_item
+    from ..data.decontam import REAL_OPTION_FIELDS, mc_item
     from ..eval.benchmarks import SPECS, load_benchmark, resolve_dir
 
     toy = {name: [r["question"] for r in toyworld.benchmark(name, toy_cfg)] for name in toyworld.benchmark_names(toy_cfg)}
@@ -167,7 +167,9 @@ def _benchmark_questions(toy_cfg, benchmark_dir) -> tuple[dict[str, list[str]], 
             skipped[name] = NO_LOCAL_COPY
             continue
         try:
-            real[name] = [mc_item(r["question"], r.get("choices")) for r in load_benchmark(name, root)]
+            recs = load_benchmark(name, root)  # options in their printed order (gpqa's are shuffled here: stem only)
+            real[name] = [mc_item(r["question"], r.get("choices")) if name in REAL_OPTION_FIELDS else r["question"]
+                          for r in recs]
         except (ValueError, OSError, KeyError, TypeError, ImportError) as exc:
             skipped[name] = f"{type(exc).__name__}: {exc}"
     return toy, real, skipped
