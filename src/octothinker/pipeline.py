@@ -94,8 +94,8 @@ def plan(recipe: Recipe, time_probe: bool = True) -> list[Stage]:
         cfg = {"rl": _rl_settings(recipe, run_cfg), "source": source, "seed": recipe.run.seed, "toyworld": world}
         if (run_cfg.prompt_set or run_cfg.prompts_path) and run_cfg.decontaminate:  # what decontamination reads
             cfg["decontam"] = {"benchmark_dir": recipe.eval.benchmark_dir, "ngram": recipe.data.decontamination.ngram}
-        # a group sharing step 0 computes it once, in whichever run ends first (counted in the first run's estimate)
-        step0 = not any(name in members[1:] for members in shared.values())
+        # a group sharing step 0 computes it once, in its first run (`defers_step0`)
+        step0 = not defers_step0(name, shared)
         stages.append(Stage("rl", name, deps, cfg, output=paths.rl(name), work=_rl_work(run_cfg, step0)))
     ev = recipe.eval
     evaluable = lambda src: src != "base" or src in recipe.midtrain.stages or recipe.model.init == "pretrained"  # noqa: E731
@@ -172,9 +172,10 @@ VALIDATION_KEYS = ("template", "validate_every", "validate_limit", "validate_sam
 def shared_validation(rl_runs: dict) -> dict[str, list[str]]:
     """RL runs whose step-0 validation is the same computation (same init model, validation settings, budget and
     trained-on prompt count), grouped under their first run's name; only groups of two or more (a control arm
-    beside its treatment). The group's runs start training without that point (`run_rl(defer_step0=True)`):
-    the first to end computes it from its reloaded initial model into the shared cache, the others read it
-    there, so no run waits for another and the point is computed once (twice only if two end together)."""
+    beside its treatment). The first run validates step 0 before it trains, into the shared cache; the others
+    start training without that point (`defers_step0`, `run_rl(defer_step0=True)`) and read it there at their
+    end, so no run waits for another and the point is computed once. Only a later run that finds no entry at its
+    end (the first one not run yet, or still validating) computes it too, from its reloaded initial model."""
     from .rl.validation import validation_budget
 
     groups: dict[str, list[str]] = {}
@@ -185,6 +186,13 @@ def shared_validation(rl_runs: dict) -> dict[str, list[str]]:
                           cfg.steps * cfg.prompts_per_step], sort_keys=True, default=str)
         groups.setdefault(key, []).append(name)
     return {members[0]: members for members in groups.values() if len(members) > 1}
+
+
+def defers_step0(name: str, groups: dict[str, list[str]]) -> bool:
+    """Whether RL run `name` trains before its step-0 point: a run of a `shared_validation` group but its first.
+    The first computes the point at its start, so a treatment and its control running side by side never both
+    compute it (when both deferred it, the two ended together and each computed it)."""
+    return any(name in members[1:] for members in groups.values())
 
 
 def select(stages: list[Stage], only: list[str] | None = None, start: str | None = None) -> list[Stage]:
@@ -262,8 +270,8 @@ def _runner(kind: str) -> Callable:
     if kind == "rl":
         from .rl.run import run_rl
 
-        # the runs of a group sharing step 0 all train at once; the first to end computes that point, the others read it
-        return lambda r, s: run_rl(r, names=[s.name], defer_step0=any(s.name in m for m in shared_validation(r.rl.runs()).values()))
+        # a group sharing step 0: its first run computes that point first, the others train at once and read it at their end
+        return lambda r, s: run_rl(r, names=[s.name], defer_step0=defers_step0(s.name, shared_validation(r.rl.runs())))
     if kind == "probe":
         from .probe.runner import run_probe
 

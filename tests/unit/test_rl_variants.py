@@ -74,9 +74,35 @@ def test_a_control_arm_shares_the_step0_validation_of_its_treatment():
     assert shared_validation(r.rl.runs()) == {"long": ["long", "long_shuffled", "long_lr"]}
     stages = {s.id: s for s in plan(r)}
     for name in ("long", "long_shuffled", "long_lr", "long_other_val"):
-        assert stages[f"rl:{name}"].deps == ["midtrain:long"]  # nobody waits: the first to end computes step 0
+        assert stages[f"rl:{name}"].deps == ["midtrain:long"]  # nobody waits: the first run computes step 0 at its start
     assert stages["rl:long_lr"].work["decode_tokens"] < stages["rl:long"].work["decode_tokens"]  # step 0 counted once
     assert not any(s.kind == "rlval" for s in stages.values())
+
+
+def test_the_first_run_of_a_shared_group_computes_step0_and_the_others_defer():
+    """Deferring in every run of a group made a treatment and its control, which end together, both compute the
+    step-0 point (the demo did, session 10): only the later runs defer."""
+    from octothinker.pipeline import defers_step0
+
+    groups = {"short": ["short", "short-shuffled", "short_lr"]}
+    table = [("short", False), ("short-shuffled", True), ("short_lr", True), ("long", False), ("base", False)]
+    for name, want in table:
+        assert defers_step0(name, groups) is want, name
+    assert defers_step0("short", {}) is False
+
+
+def test_the_pipeline_runs_only_the_later_runs_of_a_group_with_step0_deferred(monkeypatch):
+    import octothinker.rl.run as rl_run
+    from octothinker.pipeline import _runner
+
+    r = _recipe({"init_from": ["long"], "validate_every": 4, "steps": 8,
+                 "variants": {"long_shuffled": {"init_from": "long", "reward_control": "shuffled"}}})
+    seen = {}
+    monkeypatch.setattr(rl_run, "run_rl", lambda recipe, names, defer_step0: seen.update({names[0]: defer_step0}))
+    stages = {s.id: s for s in plan(r)}
+    for name in ("long", "long_shuffled"):
+        _runner("rl")(r, stages[f"rl:{name}"])
+    assert seen == {"long": False, "long_shuffled": True}
 
 
 def test_no_shared_validation_without_validation_or_a_second_run():
