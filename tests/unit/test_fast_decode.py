@@ -75,6 +75,36 @@ def test_repeat_gives_each_row_n_copies():
     torch.testing.assert_close(out[3], out[5])
 
 
+@pytest.mark.parametrize("make", [llama, qwen2])
+def test_rows_sharing_their_prompt_cache_match_the_hf_forward(make):
+    """After repeat(n) the prompt cache is kept once per prompt: every row's logits still equal the HF forward
+    over its own prompt + response, through rows leaving out of order and a prompt whose rows all left."""
+    m = make()
+    rows = [[5, 6, 7, 8, 9], [11, 12], [13, 14, 15]]
+    ids, mask = left_pad(rows)
+    n = 3
+    seqs = [list(r) for r in rows for _ in range(n)]
+    with torch.inference_mode():
+        dec = fast_decode.FastDecoder(m, len(rows), ids.shape[1] + 7)
+        first = dec.prefill(ids, mask)
+        dec.repeat(n)
+        assert dec.shared is not None and dec.shared.keys_t.shape[1] == len(rows)  # one prompt cache per prompt
+        logits = first.repeat_interleave(n, dim=0)
+        for step in range(7):
+            ref = torch.stack([m(torch.tensor([s])).logits[0, -1] for s in seqs])
+            torch.testing.assert_close(logits, ref, atol=1e-5, rtol=0, msg=f"step {step}")
+            nxt = (logits.argmax(-1) + torch.arange(len(seqs))) % 96  # rows of one prompt diverge
+            for s, t in zip(seqs, nxt.tolist()):
+                s.append(t)
+            keep = {2: [8, 0, 2, 4, 3], 4: [2, 1]}.get(step)  # then prompt 2 (rows 6-8) and prompt 1 leave
+            if keep:
+                dec.select(torch.tensor(keep))
+                seqs, nxt = [seqs[i] for i in keep], nxt[keep]
+            if step < 6:
+                logits = dec.step(nxt)
+        assert dec.shared.keys_t.shape[1] == 1  # only prompt 0 still has rows
+
+
 def test_capacity_is_enforced():
     m = llama()
     ids, mask = left_pad([[5, 6, 7]])

@@ -82,11 +82,63 @@ def _rope(x, cos, signed_sin):
     return torch.addcmul(x * cos, swapped, signed_sin)
 
 
+class _Shared:
+    """The prompts' cache kept once per prompt after `FastDecoder.repeat(n)`, and where each row's queries
+    sit on a prompts x n grid: row r is sample `sample[r]` of live prompt `prompt[r]`. Finished rows leave
+    (`select`), and a prompt whose rows have all left leaves the cache."""
+
+    def __init__(self, keys_t, values, valid, n: int, prompt):
+        self.keys_t, self.values, self.valid = keys_t, values, valid  # [L, P, kv, D, t], [L, P, kv, t, D], [P, t]
+        self.n, self.prompt_len = n, valid.shape[1]
+        self.prompt = prompt  # [rows]: index of each row's prompt among the live ones
+        self.sample = torch.zeros_like(prompt)
+
+    def expand(self, n: int) -> None:
+        self.prompt = self.prompt.repeat_interleave(n)
+        self.sample = torch.arange(n, device=self.prompt.device).repeat(self.valid.shape[0])
+        self._index()
+
+    def _index(self) -> None:
+        self.cell = self.prompt * self.n + self.sample  # each row's cell of the grid
+        self.prompts = self.valid.shape[0]
+
+    def allowed(self):
+        """The prompt positions each row attends to, [rows, prompt_len] (pads excluded)."""
+        return self.valid[self.prompt]
+
+    def to_grid(self, x):
+        """Rows' [rows, kv, g, m] -> the prompts' [P, kv, n*g, m] (cells of finished rows are zero)."""
+        rows, kv, g, m = x.shape
+        grid = x.new_zeros((self.prompts * self.n, kv, g, m))
+        grid[self.cell] = x
+        return grid.view(self.prompts, self.n, kv, g, m).transpose(1, 2).reshape(self.prompts, kv, self.n * g, m)
+
+    def from_grid(self, y):
+        """The prompts' [P, kv, n*g, m] -> rows' [rows, kv, g, m]."""
+        p, kv, ng, m = y.shape
+        g = ng // self.n
+        return y.view(p, kv, self.n, g, m).transpose(1, 2).reshape(p * self.n, kv, g, m)[self.cell]
+
+    def select(self, idx) -> None:
+        prompt, self.sample = self.prompt[idx], self.sample[idx]
+        live = torch.unique(prompt)  # sorted
+        if live.numel() < self.prompts:
+            self.keys_t, self.values, self.valid = self.keys_t[:, live], self.values[:, live], self.valid[live]
+            prompt = torch.searchsorted(live, prompt)
+        self.prompt = prompt
+        self._index()
+
+
 class FastDecoder:
     """Batched prefill + one-token decode steps over a preallocated cache of `capacity` positions.
 
     Rows are left-padded prompts (`mask` 0 on pads); `select(idx)` keeps only some rows (finished
     rows leave); `repeat(n)` gives each row n copies (n samples per prompt share one prefill).
+
+    After `repeat(n > 1)` the prompt's keys and values are kept once per prompt, not once per row
+    (`_attend_shared`): a decode step reads them once for the prompt's n rows, as one matmul of n
+    queries, and only the responses have a cache per row. A decode step's attention reads the whole
+    cache, so on CPU this saves most of its memory traffic when n = 8.
     """
 
     def __init__(self, model, batch: int, capacity: int):
@@ -114,6 +166,7 @@ class FastDecoder:
         self.v = torch.zeros((n, batch, self.kv_heads, capacity, self.head_dim), dtype=self.dtype, device=self.device)
         self.valid = torch.zeros((batch, capacity), dtype=torch.bool, device=self.device)
         self.length = 0  # cache positions filled (same for every row: pads are masked, not skipped)
+        self.shared = None  # after repeat(n > 1): the per-prompt prompt cache and each row's prompt (`_Shared`)
 
     def _attend(self, x, li: int, lay: _Layer, cos, sin, attn_mask):
         """Attention of x [B, T, H*D] at cache slots [length, length+T); cos/sin [B, 1, T, D] of its positions.
@@ -139,13 +192,40 @@ class FastDecoder:
                                                  scale=self.scale, enable_gqa=self.kv_heads != self.heads)
         return F.linear(out.transpose(1, 2).reshape(b, t, self.heads * self.head_dim), lay.o_w, lay.o_b)
 
-    def _forward(self, ids, pos, allowed):
-        """Hidden states of ids [B, T] at rotary positions pos [B, T]; `allowed` [B, 1, T|1, end] is the bool mask."""
+    def _attend_shared(self, x, li: int, lay: _Layer, cos, sin, attn_mask, sh: "_Shared"):
+        """One decode step's attention for rows whose prompt cache is shared (`_Shared`): the prompt part as
+        one matmul per prompt over its rows' queries (laid out on a prompts x n grid), the response part
+        per row; one softmax over both. `attn_mask` [B, 1, 1, prompt_len + responses so far] is additive."""
+        b = x.shape[0]
+        qkv = lay.project_qkv(x).view(b, 1, self.heads + 2 * self.kv_heads, self.head_dim).transpose(1, 2)
+        qk = _rope(qkv[:, : self.heads + self.kv_heads], cos, sin)
+        q, k, v = qk[:, : self.heads], qk[:, self.heads:], qkv[:, self.heads + self.kv_heads:]
+        slot = self.length - sh.prompt_len
+        self.kt[li, :, :, :, slot:slot + 1] = k.transpose(-1, -2)
+        self.v[li, :, :, slot:slot + 1] = v
+        g = self.heads // self.kv_heads
+        q = q.reshape(b, self.kv_heads, g, self.head_dim)
+        scores_p = sh.from_grid(torch.matmul(sh.to_grid(q), sh.keys_t[li]))  # [b, kv, g, prompt_len]
+        scores_r = torch.matmul(q, self.kt[li, :, :, :, : slot + 1])  # [b, kv, g, responses so far]
+        scores = torch.cat([scores_p, scores_r], dim=-1).float().mul_(self.scale).add_(attn_mask)
+        probs = torch.softmax(scores, dim=-1).to(self.v.dtype)
+        t = sh.prompt_len
+        out = sh.from_grid(torch.matmul(sh.to_grid(probs[..., :t]), sh.values[li]))
+        out = out + torch.matmul(probs[..., t:], self.v[li, :, :, : slot + 1])
+        return F.linear(out.reshape(b, 1, self.heads * self.head_dim), lay.o_w, lay.o_b)
+
+    def _forward(self, ids, pos, allowed, shared=None):
+        """Hidden states of ids [B, T] at rotary positions pos [B, T]; `allowed` [B, 1, T|1, end] is the bool mask
+        (with `shared`: of the response cache only; the prompts' own mask is `shared.mask`)."""
         x = F.embedding(ids, self.embed)
         cos, sin = self.cos[pos].unsqueeze(1), self.sin[pos].unsqueeze(1)
+        if shared is not None:
+            allowed = torch.cat([shared.allowed()[:, None, None, :], allowed], dim=-1)
         attn_mask = torch.zeros(allowed.shape, dtype=x.dtype, device=x.device).masked_fill_(~allowed, float("-inf"))
         for li, lay in enumerate(self.layers):
-            x = x + self._attend(_rms(x, lay.ln1, lay.eps1), li, lay, cos, sin, attn_mask)
+            a = _rms(x, lay.ln1, lay.eps1)
+            x = x + (self._attend(a, li, lay, cos, sin, attn_mask) if shared is None
+                     else self._attend_shared(a, li, lay, cos, sin, attn_mask, shared))
             gu = lay.project_gate_up(_rms(x, lay.ln2, lay.eps2))
             x = x + F.linear(F.silu(gu[..., :lay.inter]) * gu[..., lay.inter:], lay.down_w, lay.down_b)
         return x
@@ -174,20 +254,41 @@ class FastDecoder:
         if self.length >= self.capacity:
             raise ValueError(f"decode capacity {self.capacity} reached")
         self.last_pos = self.last_pos + 1
-        self.valid[:, self.length] = True
-        attn = self.valid[:, None, None, : self.length + 1]
-        h = self._forward(tokens[:, None], self.last_pos[:, None], attn)
+        if self.shared is not None:
+            sh = self.shared
+            slot = self.length - sh.prompt_len
+            self.valid[:, slot] = True
+            h = self._forward(tokens[:, None], self.last_pos[:, None], self.valid[:, None, None, : slot + 1], sh)
+        else:
+            self.valid[:, self.length] = True
+            h = self._forward(tokens[:, None], self.last_pos[:, None], self.valid[:, None, None, : self.length + 1])
         self.length += 1
         return self._logits(h[:, -1])
 
     def repeat(self, n: int) -> None:
-        """Each row becomes n consecutive rows (row i -> rows i*n .. i*n+n-1)."""
-        self.kt = self.kt.repeat_interleave(n, dim=1)
-        self.v = self.v.repeat_interleave(n, dim=1)
-        self.valid = self.valid.repeat_interleave(n, dim=0)
+        """Each row becomes n consecutive rows (row i -> rows i*n .. i*n+n-1). Right after a prefill with
+        n > 1 the prompts' cache is kept once per prompt (`_Shared`); the new rows get a response cache."""
+        if n > 1 and self.shared is None and self.length > 0:
+            rows, t = self.valid.shape[0], self.length
+            self.shared = _Shared(self.kt[:, :, :, :, :t].contiguous(), self.v[:, :, :, :t].contiguous(),
+                                  self.valid[:, :t].clone(), n, torch.arange(rows, device=self.device))
+            free = self.capacity - t
+            shape = self.kt.shape
+            self.kt = torch.zeros((shape[0], rows * n, shape[2], shape[3], free), dtype=self.dtype, device=self.device)
+            self.v = torch.zeros((shape[0], rows * n, shape[2], free, self.head_dim), dtype=self.dtype, device=self.device)
+            self.valid = torch.zeros((rows * n, free), dtype=torch.bool, device=self.device)
+            self.shared.expand(n)
+        elif self.shared is not None:
+            raise ValueError("FastDecoder.repeat: rows already share their prompt's cache")
+        else:
+            self.kt = self.kt.repeat_interleave(n, dim=1)
+            self.v = self.v.repeat_interleave(n, dim=1)
+            self.valid = self.valid.repeat_interleave(n, dim=0)
         self.last_pos = self.last_pos.repeat_interleave(n, dim=0)
 
     def select(self, idx) -> None:
         """Keep only rows `idx` (a 1-D index tensor), in that order."""
         self.kt, self.v = self.kt[:, idx], self.v[:, idx]
         self.valid, self.last_pos = self.valid[idx], self.last_pos[idx]
+        if self.shared is not None:
+            self.shared.select(idx)
