@@ -21,11 +21,7 @@ from octothinker.model.sampling import sample
 class CopiedPromptDecoder(fast_decode.FastDecoder):
     """The baseline: `repeat(n)` gives every row its own copy of the prompt cache."""
 
-    def repeat(self, n: int) -> None:
-        self.kt = self.kt.repeat_interleave(n, dim=1)
-        self.v = self.v.repeat_interleave(n, dim=1)
-        self.valid = self.valid.repeat_interleave(n, dim=0)
-        self.last_pos = self.last_pos.repeat_interleave(n, dim=0)
+    share_prompts = False
 
 
 def main() -> None:

@@ -87,15 +87,12 @@ class _Shared:
     sit on a prompts x n grid: row r is sample `sample[r]` of live prompt `prompt[r]`. Finished rows leave
     (`select`), and a prompt whose rows have all left leaves the cache."""
 
-    def __init__(self, keys_t, values, valid, n: int, prompt):
+    def __init__(self, keys_t, values, valid, n: int):
         self.keys_t, self.values, self.valid = keys_t, values, valid  # [L, P, kv, D, t], [L, P, kv, t, D], [P, t]
         self.n, self.prompt_len = n, valid.shape[1]
-        self.prompt = prompt  # [rows]: index of each row's prompt among the live ones
-        self.sample = torch.zeros_like(prompt)
-
-    def expand(self, n: int) -> None:
-        self.prompt = self.prompt.repeat_interleave(n)
-        self.sample = torch.arange(n, device=self.prompt.device).repeat(self.valid.shape[0])
+        prompts = torch.arange(valid.shape[0], device=valid.device)
+        self.prompt = prompts.repeat_interleave(n)  # [rows]: index of each row's prompt among the live ones
+        self.sample = torch.arange(n, device=valid.device).repeat(valid.shape[0])
         self._index()
 
     def _index(self) -> None:
@@ -141,6 +138,8 @@ class FastDecoder:
     cache, so on CPU this saves most of its memory traffic when n = 8.
     """
 
+    share_prompts = True  # False: repeat(n) copies the prompt cache for every row (the baseline of bench/)
+
     def __init__(self, model, batch: int, capacity: int):
         cfg = model.config
         inner = model.model
@@ -168,6 +167,13 @@ class FastDecoder:
         self.length = 0  # cache positions filled (same for every row: pads are masked, not skipped)
         self.shared = None  # after repeat(n > 1): the per-prompt prompt cache and each row's prompt (`_Shared`)
 
+    def _qkv(self, x, lay: _Layer, cos, sin):
+        """Queries, keys and values of x [B, T, H*D] as [B, heads, T, D], q and k rotated."""
+        b, t, _ = x.shape
+        qkv = lay.project_qkv(x).view(b, t, self.heads + 2 * self.kv_heads, self.head_dim).transpose(1, 2)
+        qk = _rope(qkv[:, : self.heads + self.kv_heads], cos, sin)  # q and k heads rotated together
+        return qk[:, : self.heads], qk[:, self.heads:], qkv[:, self.heads + self.kv_heads:]
+
     def _attend(self, x, li: int, lay: _Layer, cos, sin, attn_mask):
         """Attention of x [B, T, H*D] at cache slots [length, length+T); cos/sin [B, 1, T, D] of its positions.
 
@@ -175,9 +181,7 @@ class FastDecoder:
         faster on CPU than SDPA for one query; prefill (T > 1) uses SDPA.
         """
         b, t, _ = x.shape
-        qkv = lay.project_qkv(x).view(b, t, self.heads + 2 * self.kv_heads, self.head_dim).transpose(1, 2)
-        qk = _rope(qkv[:, : self.heads + self.kv_heads], cos, sin)  # q and k heads rotated together
-        q, k, v = qk[:, : self.heads], qk[:, self.heads:], qkv[:, self.heads + self.kv_heads:]
+        q, k, v = self._qkv(x, lay, cos, sin)
         end = self.length + t
         self.kt[li, :, :, :, self.length:end] = k.transpose(-1, -2)
         self.v[li, :, :, self.length:end] = v
@@ -197,9 +201,7 @@ class FastDecoder:
         one matmul per prompt over its rows' queries (laid out on a prompts x n grid), the response part
         per row; one softmax over both. `attn_mask` [B, 1, 1, prompt_len + responses so far] is additive."""
         b = x.shape[0]
-        qkv = lay.project_qkv(x).view(b, 1, self.heads + 2 * self.kv_heads, self.head_dim).transpose(1, 2)
-        qk = _rope(qkv[:, : self.heads + self.kv_heads], cos, sin)
-        q, k, v = qk[:, : self.heads], qk[:, self.heads:], qkv[:, self.heads + self.kv_heads:]
+        q, k, v = self._qkv(x, lay, cos, sin)
         slot = self.length - sh.prompt_len
         self.kt[li, :, :, :, slot:slot + 1] = k.transpose(-1, -2)
         self.v[li, :, :, slot:slot + 1] = v
@@ -216,7 +218,7 @@ class FastDecoder:
 
     def _forward(self, ids, pos, allowed, shared=None):
         """Hidden states of ids [B, T] at rotary positions pos [B, T]; `allowed` [B, 1, T|1, end] is the bool mask
-        (with `shared`: of the response cache only; the prompts' own mask is `shared.mask`)."""
+        (with `shared`: of the response cache only; the prompts' own mask is `shared.allowed()`)."""
         x = F.embedding(ids, self.embed)
         cos, sin = self.cos[pos].unsqueeze(1), self.sin[pos].unsqueeze(1)
         if shared is not None:
@@ -268,16 +270,15 @@ class FastDecoder:
     def repeat(self, n: int) -> None:
         """Each row becomes n consecutive rows (row i -> rows i*n .. i*n+n-1). Right after a prefill with
         n > 1 the prompts' cache is kept once per prompt (`_Shared`); the new rows get a response cache."""
-        if n > 1 and self.shared is None and self.length > 0:
+        if n > 1 and self.share_prompts and self.shared is None and self.length > 0:
             rows, t = self.valid.shape[0], self.length
             self.shared = _Shared(self.kt[:, :, :, :, :t].contiguous(), self.v[:, :, :, :t].contiguous(),
-                                  self.valid[:, :t].clone(), n, torch.arange(rows, device=self.device))
+                                  self.valid[:, :t].clone(), n)
             free = self.capacity - t
             shape = self.kt.shape
             self.kt = torch.zeros((shape[0], rows * n, shape[2], shape[3], free), dtype=self.dtype, device=self.device)
             self.v = torch.zeros((shape[0], rows * n, shape[2], free, self.head_dim), dtype=self.dtype, device=self.device)
             self.valid = torch.zeros((rows * n, free), dtype=torch.bool, device=self.device)
-            self.shared.expand(n)
         elif self.shared is not None:
             raise ValueError("FastDecoder.repeat: rows already share their prompt's cache")
         else:
